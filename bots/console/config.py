@@ -1,0 +1,23 @@
+"""Console adapter settings: always available, needs no account."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from core.settings import ChorusSettings
+
+
+class ConsoleSettings(ChorusSettings):
+    community: str = Field(default="local", alias="CHORUS_CONSOLE_COMMUNITY")
+    user: str = Field(default="you", alias="CHORUS_CONSOLE_USER")
+    settle_timeout_s: float = Field(default=300.0, alias="CHORUS_CONSOLE_TIMEOUT_S")
+
+    @property
+    def configured(self) -> bool:
+        return True
+
+    def missing(self) -> list[str]:
+        return []
+
+
+SETTINGS = ConsoleSettings

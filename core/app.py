@@ -1,0 +1,154 @@
+"""Composition root: wires Redis, the bus, features, adapters, workers, senders and the scheduler.
+
+``chorus run`` and ``chorus worker`` differ only in which of these parts they start; both go through the
+same streams, so a single process and a fleet of workers behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bots import registry
+from core.bus import Bus
+from core.errors import ConfigError
+from core.platform import Platform
+from core.redis_server import open_redis
+from core.router import Router
+from core.scheduler import Scheduler
+from core.sender import Sender
+from core.services import Services
+from core.settings import Settings
+from core.worker import Worker
+
+log = logging.getLogger(__name__)
+
+# Feature modules, each with ``install(services)``; the ones not built yet are skipped.
+FEATURES = ("core.builtin", "core.prompts.commands", "core.assistant.commands", "core.feed.commands")
+
+
+async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
+    services = Services(settings=settings, redis=redis, bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s))
+    services.extras["scheduler"] = Scheduler(redis)
+    for name in reversed(FEATURES):  # builtin last: it only fills names nobody registered
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not name.startswith(exc.name):
+                raise
+            continue
+        result = module.install(services)
+        if asyncio.iscoroutine(result):
+            await result
+    return services
+
+
+@contextlib.asynccontextmanager
+async def services_for(settings: Settings) -> AsyncIterator[Services]:
+    async with open_redis(settings) as redis:
+        services = await build_services(settings, redis)
+        try:
+            yield services
+        finally:
+            await services.aclose()
+
+
+def choose_platforms(requested: list[str] | None) -> list[str]:
+    """Requested platforms, else every configured one, else the console."""
+    if requested:
+        for name in requested:
+            if name not in registry.ALL or not registry.available(name):
+                raise ConfigError(f"unknown or unavailable platform {name!r}")
+            if name != "console" and not registry.settings_for(name).configured:  # type: ignore[attr-defined]
+                missing = ", ".join(registry.settings_for(name).missing())  # type: ignore[attr-defined]
+                raise ConfigError(f"{name} is not configured: set {missing}")
+        return requested
+    configured = [
+        p
+        for p in registry.PLATFORMS
+        if registry.available(p) and registry.settings_for(p).configured  # type: ignore[attr-defined]
+    ]
+    return configured or ["console"]
+
+
+@dataclass
+class Run:
+    """One running process: what it started, and how to stop it."""
+
+    settings: Settings
+    platforms: list[str] = field(default_factory=list)
+    worker: bool = True
+    scheduler: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self) -> None:
+        async with services_for(self.settings) as services:
+            await self.serve(services)
+
+    async def serve(self, services: Services) -> None:
+        s = self.settings
+        tasks: list[asyncio.Task[None]] = []
+        adapters: list[Platform] = []
+        options = {**self.options, "shutdown": self.stop.set}
+        try:
+            for name in self.platforms:
+                adapter = registry.create(name, services, options)
+                adapters.append(adapter)
+                services.platforms[name] = adapter.capabilities
+            for adapter in adapters:
+                sender = Sender(services.bus, adapter, claim_idle_ms=s.claim_idle_ms)
+                tasks.append(asyncio.create_task(sender.run(self.stop), name=f"sender-{adapter.name}"))
+            if self.worker:
+                worker = Worker(
+                    services.bus,
+                    Router(services),
+                    concurrency=s.worker_concurrency,
+                    max_attempts=s.max_attempts,
+                    claim_idle_ms=s.claim_idle_ms,
+                )
+                tasks.append(asyncio.create_task(worker.run(self.stop), name="worker"))
+            if self.scheduler:
+                tasks.append(
+                    asyncio.create_task(services.extras["scheduler"].run(self.stop), name="scheduler")
+                )
+            for adapter in adapters:
+                await adapter.start(services.bus.publish)
+            log.info(
+                "running: platforms=%s worker=%s scheduler=%s", self.platforms, self.worker, self.scheduler
+            )
+            await _until_stopped(self.stop, tasks)
+        finally:
+            self.stop.set()
+            for adapter in adapters:
+                with contextlib.suppress(Exception):
+                    await adapter.stop()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, result in zip(tasks, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    log.error("%s stopped with %r", task.get_name(), result)
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for a stop request or for any background task to die (which stops everything)."""
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    for task in done:
+        if task is not waiter and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def install_signal_handlers(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)

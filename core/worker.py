@@ -1,0 +1,145 @@
+"""Workers: read Events from the stream in a consumer group, route them, enqueue Actions, acknowledge.
+
+Many Events run at once (bounded by ``concurrency``) because most time is spent waiting on the model.
+Events still being worked on are "touched" so other workers do not reclaim them; Events whose worker died
+are reclaimed after ``claim_idle_ms``. An Event that failed ``max_attempts`` times goes to the dead-letter
+stream and its author gets a short apology instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+
+from pydantic import ValidationError
+
+from core.bus import Bus, Delivery, load_event
+from core.contract import Action, Event, reply_to_event
+from core.errors import ChorusError
+from core.router import Router
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I couldn't handle that request — it failed several times. The team has been notified."
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(
+        self,
+        bus: Bus,
+        router: Router,
+        *,
+        concurrency: int = 64,
+        max_attempts: int = 3,
+        claim_idle_ms: int = 30_000,
+        name: str | None = None,
+    ) -> None:
+        self.bus = bus
+        self.router = router
+        self.name = name or consumer_name()
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.claim_idle_ms = claim_idle_ms
+        self._slots = asyncio.Semaphore(concurrency)
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then finish the Events in hand."""
+        keeper = asyncio.create_task(self._keep_claims(stop))
+        try:
+            await self._reclaim()
+            while not stop.is_set():
+                free = max(1, self.concurrency - len(self._inflight))
+                await self._slots.acquire()  # wait for room before taking more Events
+                self._slots.release()
+                deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
+                for delivery in deliveries:
+                    self._spawn(delivery)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            if self._inflight:
+                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    def _spawn(self, delivery: Delivery) -> None:
+        if delivery.stream_id in self._inflight:
+            return
+        task = asyncio.create_task(self._guarded(delivery))
+        self._inflight[delivery.stream_id] = task
+        stream_id = delivery.stream_id
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._inflight.pop(stream_id, None)
+
+        task.add_done_callback(forget)
+
+    async def _guarded(self, delivery: Delivery) -> None:
+        async with self._slots:
+            try:
+                await self.process(delivery)
+            except Exception:  # the Event stays pending and is retried after claim_idle_ms
+                log.exception("event %s failed; it will be retried", delivery.stream_id)
+
+    async def process(self, delivery: Delivery) -> None:
+        attempts = await self.bus.attempt(delivery.stream_id)
+        try:
+            event = load_event(delivery.payload)
+        except ValidationError as exc:
+            await self.bus.dead_letter(delivery, f"invalid event: {exc.error_count()} errors")
+            return
+        if attempts > self.max_attempts:
+            await self._give_up(delivery, event, f"gave up after {attempts - 1} attempts")
+            return
+        try:
+            actions = await self.router.route(event)
+        except ChorusError as exc:
+            if attempts >= self.max_attempts:
+                await self._give_up(delivery, event, repr(exc), exc.user_message)
+                return
+            raise
+        except Exception as exc:
+            if attempts >= self.max_attempts:
+                await self._give_up(delivery, event, f"{type(exc).__name__}: {exc}")
+                return
+            raise
+        await self.bus.complete(delivery, event.id, number(event, actions))
+        self.processed += 1
+
+    async def _give_up(self, delivery: Delivery, event: Event, reason: str, message: str = APOLOGY) -> None:
+        log.error("event %s dead-lettered: %s", event.id, reason)
+        await self.bus.dead_letter(delivery, reason, number(event, [reply_to_event(event, message)]))
+
+    async def _reclaim(self) -> None:
+        for delivery in await self.bus.reclaim_events(self.name, self.claim_idle_ms):
+            log.warning("reclaimed event %s from a stalled worker", delivery.stream_id)
+            self._spawn(delivery)
+
+    async def _keep_claims(self, stop: asyncio.Event) -> None:
+        """Touch Events in hand and reclaim abandoned ones, a few times per idle period."""
+        period = self.claim_idle_ms / 3000
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=period)
+            if stop.is_set():
+                return
+            try:
+                await self.bus.touch_events(self.name, list(self._inflight))
+                await self._reclaim()
+            except Exception:
+                log.exception("claim keeping failed; retrying")
+
+
+def number(event: Event, actions: list[Action]) -> list[Action]:
+    """Derive Action ids from the Event id so a reprocessed Event produces the same ids."""
+    return [
+        a.model_copy(update={"id": f"{event.id}.{i}", "event_id": event.id}) for i, a in enumerate(actions)
+    ]

@@ -1,0 +1,58 @@
+"""Shared fixtures: one real embedded Redis per test session, flushed between tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.app import build_services
+from core.redis_server import EmbeddedRedis, connect
+from core.services import Services
+from core.settings import Settings
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost,::1")
+for _var in (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "DISCORD_BOT_TOKEN",
+    "X_API_KEY",
+    "CHORUS_REDIS_URL",
+):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-data"))
+    server.ensure_running()
+    yield server
+    server.release()
+
+
+@pytest.fixture
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    client = connect(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Settings:
+    return Settings(
+        CHORUS_DATA_DIR=tmp_path / "data",
+        CHORUS_REDIS_URL=redis_server.url,
+        CHORUS_CLAIM_IDLE_MS=600,
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
+    svc = await build_services(settings, redis)
+    yield svc
+    await svc.aclose()
