@@ -87,6 +87,7 @@ class Run:
     platforms: list[str] = field(default_factory=list)
     worker: bool = True
     scheduler: bool = True
+    background: bool = True  # feature services such as the feed's HTTP endpoint
     options: dict[str, Any] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -105,7 +106,9 @@ class Run:
                 adapters.append(adapter)
                 services.platforms[name] = adapter.capabilities
             for adapter in adapters:
-                sender = Sender(services.bus, adapter, claim_idle_ms=s.claim_idle_ms)
+                sender = Sender(
+                    services.bus, adapter, claim_idle_ms=s.claim_idle_ms, hooks=services.delivery_hooks
+                )
                 tasks.append(asyncio.create_task(sender.run(self.stop), name=f"sender-{adapter.name}"))
             if self.worker:
                 worker = Worker(
@@ -120,6 +123,9 @@ class Run:
                 tasks.append(
                     asyncio.create_task(services.extras["scheduler"].run(self.stop), name="scheduler")
                 )
+            if self.background:
+                for name, runner in services.background.items():
+                    tasks.append(asyncio.create_task(runner(self.stop), name=name))
             for adapter in adapters:
                 await adapter.start(services.bus.publish)
             log.info(

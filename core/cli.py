@@ -76,7 +76,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency:
         settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
-    job = Run(settings, platforms=[], worker=True, scheduler=not args.no_scheduler)
+    job = Run(settings, platforms=[], worker=True, scheduler=not args.no_scheduler, background=False)
     install_signal_handlers(job.stop.set)
     await job()
     return 0

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 
 from core import keys
 from core.bus import Bus, Delivery, load_action
 from core.contract import Action, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
 from core.platform import Platform, degrade
+from core.services import DeliveryHook
 from core.worker import consumer_name
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class Sender:
         bus: Bus,
         platform: Platform,
         *,
+        hooks: Sequence[DeliveryHook] = (),
         claim_idle_ms: int = 30_000,
         max_attempts: int = 5,
         max_wait_s: float = 900.0,
@@ -41,6 +44,7 @@ class Sender:
         self.max_attempts = max_attempts
         self.max_wait_s = max_wait_s
         self.delivered = 0
+        self.hooks = list(hooks)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in order, one Action at a time (platforms care about order within a chat)."""
@@ -95,7 +99,13 @@ class Sender:
             message_ids.extend(receipt.message_ids)
         if isinstance(action, OfferChoices) and not self.platform.capabilities.buttons:
             await self._remember_choices(action)
-        await self.bus.record_sent(action, Receipt(message_ids=tuple(message_ids)))
+        receipt = Receipt(message_ids=tuple(message_ids))
+        await self.bus.record_sent(action, receipt)
+        for hook in self.hooks:
+            try:
+                await hook(action, receipt)
+            except Exception:  # a hook (e.g. feed ingest) must never make a delivered Action resend
+                log.exception("delivery hook failed for action %s", action.id)
 
     async def _deliver_part(self, part: Action) -> Receipt:
         if isinstance(part, Edit):

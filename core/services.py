@@ -6,7 +6,8 @@ choice handlers and observers here; nothing is looked up through globals.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +15,14 @@ import redis.asyncio as aioredis
 
 from core.bus import Bus
 from core.commands import ChoiceRegistry, CommandRegistry, Handler
-from core.contract import Event
+from core.contract import Action, Event, Receipt
 from core.settings import Settings
 
 Observer = Callable[[Event, "Services"], Awaitable[None]]
+DeliveryHook = Callable[[Action, Receipt], Awaitable[None]]
+"""Called after an Action was delivered (the feed ingests published posts this way)."""
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+"""A long-running part a feature adds to ``chorus run`` (e.g. the feed's HTTP endpoint); returns on stop."""
 
 
 @dataclass
@@ -29,6 +34,8 @@ class Services:
     choices: ChoiceRegistry = field(default_factory=ChoiceRegistry)
     mention: Handler | None = None  # what a plain mention does (the assistant's compose)
     observers: list[Observer] = field(default_factory=list)  # messages/edits/reactions seen (the feed)
+    delivery_hooks: list[DeliveryHook] = field(default_factory=list)
+    background: dict[str, Background] = field(default_factory=dict)  # name -> runner, started by `run`
     platforms: dict[str, Any] = field(default_factory=dict)  # name -> Capabilities of configured platforms
     extras: dict[str, Any] = field(default_factory=dict)  # feature singletons (assistant, prompt store...)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
