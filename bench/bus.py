@@ -1,0 +1,229 @@
+"""Bus overhead and worker scaling, against a raw redis-py baseline measured in the same run.
+
+Prints: per-Event latency through the whole bus (publish -> worker route -> Action enqueued -> sender
+delivered) with an instant handler at 200 Events/s, p50/p99 and max throughput, beside a raw
+XADD/XREADGROUP round trip; throughput with 50 ms of simulated model time per Event in one worker process;
+and the speed-up of 2 worker processes over 1 with a CPU-bound handler.
+
+Run: ``.venv/bin/python bench/bus.py`` (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import keys  # noqa: E402
+from core.app import build_services  # noqa: E402
+from core.contract import Action, Author, Event, EventKind, Receipt, reply_to_event  # noqa: E402
+from core.platform import BlobReader, EventSink, Platform  # noqa: E402
+from core.redis_server import EmbeddedRedis, connect  # noqa: E402
+from core.router import Router  # noqa: E402
+from core.sender import Sender  # noqa: E402
+from core.services import Services  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.worker import Worker  # noqa: E402
+
+RATE = 200
+N_LATENCY = 1000
+
+
+def _event(i: int) -> Event:
+    return Event(
+        kind=EventKind.MENTION,
+        platform="bench",
+        community="c",
+        channel="ch",
+        message_id=f"m{i}-{time.monotonic_ns()}",
+        author=Author(id="u"),
+        text=f"{time.perf_counter()}",
+    )
+
+
+class Timing(Platform):
+    """Records when each Action arrives; the Event's text carries its publish time."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+
+    async def start(self, publish: EventSink) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
+        self.latencies.append(time.perf_counter() - float(action.text))  # type: ignore[union-attr]
+        return Receipt(message_ids=(action.id,))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def raw_baseline(url: str) -> tuple[list[float], float]:
+    """XADD -> XREADGROUP (blocking) -> XACK, paced like the bus test, then flat out."""
+    r = connect(url)
+    stream, group = "bench:raw", "g"
+    await r.delete(stream)
+    await r.xgroup_create(stream, group, id="0", mkstream=True)
+    latencies: list[float] = []
+    done = asyncio.Event()
+    target = N_LATENCY
+
+    async def consume() -> None:
+        while len(latencies) < target:
+            reply = await r.xreadgroup(group, "c", {stream: ">"}, count=100, block=200)
+            for _s, entries in reply or []:
+                for sid, fields in entries:
+                    latencies.append(time.perf_counter() - float(fields[b"t"]))
+                    await r.xack(stream, group, sid)
+        done.set()
+
+    task = asyncio.create_task(consume())
+    for _ in range(N_LATENCY):
+        await r.xadd(stream, {"t": str(time.perf_counter())})
+        await asyncio.sleep(1 / RATE)
+    await done.wait()
+    await task
+    # throughput
+    latencies_paced = list(latencies)
+    latencies.clear()
+    target = 5000
+    done.clear()
+    start = time.perf_counter()
+    task = asyncio.create_task(consume())
+    for _ in range(target):
+        await r.xadd(stream, {"t": str(time.perf_counter())})
+    await done.wait()
+    await task
+    throughput = target / (time.perf_counter() - start)
+    await r.aclose()
+    return latencies_paced, throughput
+
+
+async def bus_run(
+    services: Services, n: int, rate: float | None, handler_sleep: float = 0.0
+) -> tuple[list[float], float]:
+    async def handler(ev: Event, svc: Services) -> list[Action]:
+        if handler_sleep:
+            await asyncio.sleep(handler_sleep)
+        return [reply_to_event(ev, ev.text)]
+
+    services.mention = handler
+    platform = Timing()
+    stop = asyncio.Event()
+    worker = Worker(services.bus, Router(services), concurrency=256)
+    sender = Sender(services.bus, platform)
+    tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
+    start = time.perf_counter()
+    for i in range(n):
+        await services.bus.publish(_event(i))
+        if rate:
+            await asyncio.sleep(1 / rate)
+    while len(platform.latencies) < n:
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await asyncio.gather(*tasks)
+    return platform.latencies, n / elapsed
+
+
+CPU_WORKER = """
+import asyncio, sys, time
+sys.path.insert(0, {root!r})
+from core.app import build_services
+from core.contract import reply_to_event
+from core.redis_server import connect
+from core.router import Router
+from core.settings import Settings
+from core.worker import Worker
+
+async def main():
+    redis = connect({url!r})
+    svc = await build_services(Settings(CHORUS_REDIS_URL={url!r}), redis)
+    async def burn(ev, svc):
+        end = time.process_time() + {cpu!r}
+        x = 0
+        while time.process_time() < end:
+            x += 1
+        return [reply_to_event(ev, "done")]
+    svc.mention = burn
+    await Worker(svc.bus, Router(svc), concurrency=8).run(asyncio.Event())
+
+asyncio.run(main())
+"""
+
+
+async def cpu_scaling(url: str, services: Services, processes: int, n: int = 400, cpu: float = 0.01) -> float:
+    r = services.redis
+    await r.flushall()
+    for i in range(n):
+        await services.bus.publish(_event(i))
+    code = CPU_WORKER.format(root=str(ROOT), url=url, cpu=cpu)
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    try:
+        while await r.xlen(keys.outbox("bench")) < n:
+            await asyncio.sleep(0.02)
+        return n / (time.perf_counter() - start)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp))
+        server.ensure_running()
+        try:
+            redis = connect(server.url)
+            services = await build_services(Settings(CHORUS_REDIS_URL=server.url), redis)
+            raw, raw_tput = await raw_baseline(server.url)
+            await redis.flushall()
+            lat, _ = await bus_run(services, N_LATENCY, RATE)
+            await redis.flushall()
+            _, tput = await bus_run(services, 5000, None)
+            await redis.flushall()
+            _, model_tput = await bus_run(services, 2000, 400, handler_sleep=0.05)
+            one = await cpu_scaling(server.url, services, 1)
+            two = await cpu_scaling(server.url, services, 2)
+            await redis.aclose()
+        finally:
+            server.release()
+
+    print(
+        f"raw redis-py XADD->XREADGROUP  @{RATE}/s: p50 {pct(raw, 50):.2f} ms  p99 {pct(raw, 99):.2f} ms  "
+        f"max {raw_tput:,.0f}/s"
+    )
+    print(
+        f"chorus bus (instant handler) @{RATE}/s: p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms  "
+        f"max {tput:,.0f} Events/s"
+    )
+    print(
+        f"  overhead vs raw: p50 x{pct(lat, 50) / pct(raw, 50):.1f}, throughput x{tput / raw_tput:.2f}; "
+        f"mean {statistics.mean(lat) * 1000:.2f} ms"
+    )
+    print(f"50 ms model time, 1 worker process: {model_tput:,.0f} Events/s (offered 400/s)")
+    print(
+        f"CPU-bound handler (10 ms CPU/Event): 1 process {one:,.0f}/s, 2 processes {two:,.0f}/s, "
+        f"speed-up x{two / one:.2f}"
+    )
+    ok = pct(lat, 50) <= 5 and pct(lat, 99) <= 25 and model_tput >= 200 and two / one >= 1.6
+    print("goals (p50<=5ms, p99<=25ms, >=200/s with 50ms model, 2 procs >=1.6x):", "met" if ok else "NOT met")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

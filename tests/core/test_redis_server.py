@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from core.errors import StorageError
+from core.redis_server import EmbeddedRedis, open_redis
+from core.settings import Settings
+
+REUSE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from core.redis_server import EmbeddedRedis
+server = EmbeddedRedis(Path({data!r}))
+print("started" if server.ensure_running() else "reused")
+"""
+
+
+def _client(server: EmbeddedRedis) -> redis.Redis:
+    return redis.Redis(unix_socket_path=str(server.socket))
+
+
+def test_acknowledged_data_survives_a_restart(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    assert server.ensure_running() is True
+    with _client(server) as r:
+        r.xadd("chorus:{bus}:events", {"e": "payload"})
+        r.set("kept", "yes")
+    server.release()
+    assert not server.ping()
+    assert list((tmp_path / "redis").glob("appendonly*"))
+    again = EmbeddedRedis(tmp_path)
+    assert again.ensure_running() is True
+    with _client(again) as r:
+        assert r.get("kept") == b"yes"
+        assert r.xlen("chorus:{bus}:events") == 1
+    again.release()
+
+
+def test_second_process_reuses_the_running_server(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    server.ensure_running()
+    try:
+        code = REUSE.format(root=str(Path(__file__).resolve().parents[2]), data=str(tmp_path))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "reused", out.stderr
+        assert server.ping()
+    finally:
+        server.release()
+
+
+def test_release_leaves_the_server_up_while_another_chorus_process_uses_it(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    server.ensure_running()
+    other = redis.Redis(unix_socket_path=str(server.socket), client_name="chorus-999999")
+    other.ping()
+    server.release()
+    assert server.ping()  # still serving the other process
+    other.close()
+    server.release()
+    assert not server.ping()
+
+
+def test_long_data_dirs_get_a_short_socket_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 120)
+    server = EmbeddedRedis(deep)
+    assert len(str(server.socket)) < 108
+    assert server.ensure_running()
+    server.release()
+
+
+def test_unreachable_configured_redis_is_a_clear_error(tmp_path: Path) -> None:
+    settings = Settings(CHORUS_REDIS_URL=f"unix://{tmp_path}/nothing.sock", CHORUS_DATA_DIR=tmp_path)
+
+    async def go() -> None:
+        async with open_redis(settings):
+            pass
+
+    with pytest.raises(StorageError, match="cannot reach Redis"):
+        asyncio.run(go())

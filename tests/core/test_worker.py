@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from core import keys
+from core.contract import Action, Event, load_action, reply_to_event
+from core.errors import ProviderUnavailable
+from core.router import Router
+from core.services import Services
+from core.worker import APOLOGY, Worker
+from tests.support import event, wait_until
+
+
+async def _outbox(redis: aioredis.Redis) -> list[str]:
+    return [load_action(f[b"a"]).text for _, f in await redis.xrange(keys.outbox("test"))]  # type: ignore[union-attr]
+
+
+async def test_worker_routes_and_acks(services: Services, redis: aioredis.Redis) -> None:
+    async def mention(ev: Event, svc: Services) -> list[Action]:
+        return [reply_to_event(ev, f"echo: {ev.text}")]
+
+    services.mention = mention
+    worker = Worker(services.bus, Router(services), claim_idle_ms=600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    ev = event(text="hi there")
+    await services.bus.publish(ev)
+    await wait_until(lambda: worker.processed == 1, what="event processed")
+    stop.set()
+    await task
+    assert await _outbox(redis) == ["echo: hi there"]
+    assert (await redis.xpending(keys.EVENTS, keys.WORKERS_GROUP))["pending"] == 0
+
+
+async def test_events_run_concurrently_up_to_the_bound(services: Services) -> None:
+    running = 0
+    peak = 0
+
+    async def slow(ev: Event, svc: Services) -> list[Action]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return [reply_to_event(ev, "ok")]
+
+    services.mention = slow
+    worker = Worker(services.bus, Router(services), concurrency=8, claim_idle_ms=5000)
+    for i in range(40):
+        await services.bus.publish(event(message_id=f"m{i}"))
+    stop = asyncio.Event()
+    start = time.monotonic()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: worker.processed == 40, what="40 events")
+    elapsed = time.monotonic() - start
+    stop.set()
+    await task
+    assert peak == 8  # bounded, and really concurrent
+    assert elapsed < 40 * 0.05 / 2
+
+
+async def test_failing_event_is_retried_then_dead_lettered_with_apology(
+    services: Services, redis: aioredis.Redis
+) -> None:
+    calls = 0
+
+    async def broken(ev: Event, svc: Services) -> list[Action]:
+        nonlocal calls
+        calls += 1
+        raise ProviderUnavailable("model down")
+
+    services.mention = broken
+    worker = Worker(services.bus, Router(services), max_attempts=3, claim_idle_ms=150)
+    await services.bus.publish(event(text="write something"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: calls == 3, timeout=10, what="three attempts")
+    for _ in range(100):
+        if await redis.xlen(keys.DEAD):
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert calls == 3
+    assert await redis.xlen(keys.DEAD) == 1
+    texts = await _outbox(redis)
+    assert texts == [ProviderUnavailable.user_message]  # a short message, never a traceback
+    assert "Traceback" not in texts[0]
+
+
+async def test_unexpected_exception_gets_generic_apology(services: Services, redis: aioredis.Redis) -> None:
+    async def buggy(ev: Event, svc: Services) -> list[Action]:
+        raise KeyError("internal detail")
+
+    services.mention = buggy
+    worker = Worker(services.bus, Router(services), max_attempts=1, claim_idle_ms=150)
+    await services.bus.publish(event())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(200):
+        if await redis.xlen(keys.outbox("test")):
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert await _outbox(redis) == [APOLOGY]
+
+
+async def test_user_errors_become_replies(services: Services, redis: aioredis.Redis) -> None:
+    router = Router(services)
+    ev = event(kind=event().kind.COMMAND, command="frobnicate", text="/frobnicate")
+    [reply] = await router.route(ev)
+    assert "frobnicate" in reply.text and "/help" in reply.text  # type: ignore[union-attr]
+    [refusal] = await router.route(event(kind=event().kind.COMMAND, command="stats"))
+    assert "moderators" in refusal.text.lower()  # type: ignore[union-attr]
+
+
+async def test_action_ids_are_derived_from_the_event(services: Services, redis: aioredis.Redis) -> None:
+    async def two(ev: Event, svc: Services) -> list[Action]:
+        return [reply_to_event(ev, "a"), reply_to_event(ev, "b")]
+
+    services.mention = two
+    worker = Worker(services.bus, Router(services))
+    ev = event()
+    await services.bus.publish(ev)
+    [delivery] = await services.bus.read_events(worker.name, 1, 100)
+    await worker.process(delivery)
+    ids = [f[b"a"] for _, f in await redis.xrange(keys.outbox("test"))]
+    assert [f'"id":"{ev.id}.0"'.encode() in ids[0], f'"id":"{ev.id}.1"'.encode() in ids[1]] == [True, True]
