@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import keys  # noqa: E402
-from core.app import build_services  # noqa: E402
+from core.bus import Bus  # noqa: E402
 from core.contract import Action, Author, Event, EventKind, Receipt, reply_to_event  # noqa: E402
 from core.platform import BlobReader, EventSink, Platform  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
@@ -65,6 +65,10 @@ class Timing(Platform):
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
         self.latencies.append(time.perf_counter() - float(action.text))  # type: ignore[union-attr]
         return Receipt(message_ids=(action.id,))
+
+
+def stage(name: str) -> None:
+    print(f"... {name}", file=sys.stderr, flush=True)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -143,8 +147,9 @@ async def bus_run(
 CPU_WORKER = """
 import asyncio, sys, time
 sys.path.insert(0, {root!r})
-from core.app import build_services
+from core.bus import Bus
 from core.contract import reply_to_event
+from core.services import Services
 from core.redis_server import connect
 from core.router import Router
 from core.settings import Settings
@@ -152,7 +157,7 @@ from core.worker import Worker
 
 async def main():
     redis = connect({url!r})
-    svc = await build_services(Settings(CHORUS_REDIS_URL={url!r}), redis)
+    svc = Services(Settings(CHORUS_REDIS_URL={url!r}), redis, Bus(redis))
     async def burn(ev, svc):
         end = time.process_time() + {cpu!r}
         x = 0
@@ -190,14 +195,19 @@ async def main() -> None:
         server.ensure_running()
         try:
             redis = connect(server.url)
-            services = await build_services(Settings(CHORUS_REDIS_URL=server.url), redis)
+            services = Services(Settings(CHORUS_REDIS_URL=server.url), redis, Bus(redis))  # no features
+            stage("raw baseline")
             raw, raw_tput = await raw_baseline(server.url)
+            stage("bus latency")
             await redis.flushall()
             lat, _ = await bus_run(services, N_LATENCY, RATE)
             await redis.flushall()
+            stage("bus throughput")
             _, tput = await bus_run(services, 5000, None)
+            stage("50 ms model time")
             await redis.flushall()
             _, model_tput = await bus_run(services, 2000, 400, handler_sleep=0.05)
+            stage("CPU-bound, 1 and 2 processes")
             one = await cpu_scaling(server.url, services, 1)
             two = await cpu_scaling(server.url, services, 2)
             await redis.aclose()

@@ -194,7 +194,14 @@ class Bus:
     async def _read(
         self, stream: str, group: str, consumer: str, count: int, block_ms: int
     ) -> list[Delivery]:
-        reply: Any = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        try:
+            reply: Any = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups_ready.discard(f"{stream}|{group}")  # the stream was deleted (e.g. FLUSHALL)
+            await self.ensure_group(stream, group)
+            return []
         out: list[Delivery] = []
         for _stream, entries in reply or []:
             out.extend(_deliveries(entries))
@@ -203,7 +210,14 @@ class Bus:
     async def _reclaim(
         self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
     ) -> list[Delivery]:
-        reply: Any = await self.redis.xautoclaim(stream, group, consumer, min_idle_ms, "0-0", count=count)
+        try:
+            reply: Any = await self.redis.xautoclaim(stream, group, consumer, min_idle_ms, "0-0", count=count)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups_ready.discard(f"{stream}|{group}")
+            await self.ensure_group(stream, group)
+            return []
         return _deliveries(reply[1] if reply else [])
 
 

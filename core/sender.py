@@ -13,6 +13,9 @@ import json
 import logging
 from collections.abc import Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from core import keys
 from core.bus import Bus, Delivery, load_action
 from core.contract import Action, Edit, OfferChoices, Receipt
@@ -51,16 +54,20 @@ class Sender:
         last_reclaim = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            if loop.time() - last_reclaim > self.claim_idle_ms / 3000:
-                last_reclaim = loop.time()
-                for delivery in await self.bus.reclaim_actions(
-                    self.platform.name, self.name, self.claim_idle_ms
+            try:
+                if loop.time() - last_reclaim > self.claim_idle_ms / 3000:
+                    last_reclaim = loop.time()
+                    for delivery in await self.bus.reclaim_actions(
+                        self.platform.name, self.name, self.claim_idle_ms
+                    ):
+                        await self.handle(delivery)
+                for delivery in await self.bus.read_actions(
+                    self.platform.name, self.name, count=50, block_ms=200
                 ):
                     await self.handle(delivery)
-            for delivery in await self.bus.read_actions(
-                self.platform.name, self.name, count=50, block_ms=200
-            ):
-                await self.handle(delivery)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                await asyncio.sleep(1)
 
     async def handle(self, delivery: Delivery) -> None:
         try:

@@ -15,6 +15,8 @@ import os
 import socket
 
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus, Delivery, load_event
 from core.contract import Action, Event, reply_to_event
@@ -60,7 +62,12 @@ class Worker:
                 free = max(1, self.concurrency - len(self._inflight))
                 await self._slots.acquire()  # wait for room before taking more Events
                 self._slots.release()
-                deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
+                try:
+                    deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    log.warning("redis unavailable (%s); retrying in 1s", type(exc).__name__)
+                    await asyncio.sleep(1)
+                    continue
                 for delivery in deliveries:
                     self._spawn(delivery)
         finally:
