@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic ValidationError: say which variable is wrong
         print(f"chorus: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logs.setup("DEBUG" if args.debug else settings.log_level, settings.log_format, settings.secrets())
+    logs.setup("DEBUG" if args.debug else settings.log_level, settings.log_format, _all_secrets(settings))
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     if args.cmd == "config":
         handler: Subcommand = _config_check
@@ -153,6 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("unexpected error: %r", exc)
         print("chorus: unexpected error (run with --debug for a traceback)", file=sys.stderr)
         return 1
+
+
+def _all_secrets(settings: Settings) -> list[str]:
+    """Root and adapter secrets, so no platform token can reach a log line."""
+    secrets = settings.secrets()
+    for name in registry.PLATFORMS:
+        if registry.available(name):
+            try:
+                secrets.extend(registry.settings_for(name).secrets())
+            except Exception:  # an invalid adapter setting is reported when that adapter starts
+                continue
+    return secrets
 
 
 def _load_extensions() -> None:

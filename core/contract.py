@@ -200,6 +200,7 @@ class Capabilities(BaseModel):
     images: bool = True
     direct_messages: bool = True
     weighted_length: bool = False  # X counts URLs as 23 and wide characters as 2
+    utf16_length: bool = False  # Telegram counts UTF-16 code units (an emoji is 2)
 
 
 class Receipt(BaseModel):

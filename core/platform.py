@@ -22,7 +22,7 @@ from core.contract import (
     Reply,
     SendImage,
 )
-from core.text import split_text, x_weighted_length
+from core.text import split_text, utf16_length, x_weighted_length
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""
@@ -51,7 +51,9 @@ BlobReader = Callable[[str], Awaitable[bytes]]
 
 
 def measure_for(caps: Capabilities) -> Callable[[str], int]:
-    return x_weighted_length if caps.weighted_length else len
+    if caps.weighted_length:
+        return x_weighted_length
+    return utf16_length if caps.utf16_length else len
 
 
 def degrade(action: Action, caps: Capabilities) -> list[Action]:

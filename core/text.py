@@ -48,6 +48,11 @@ def x_weighted_length(text: str) -> int:
     return int(parse_tweet(text).weightedLength)
 
 
+def utf16_length(text: str) -> int:
+    """Telegram's counting: UTF-16 code units, so characters outside the BMP (most emoji) count 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def clean(text: str) -> str:
     """Strip invisible/bidi controls and other control characters, normalise to NFC."""
     text = unicodedata.normalize("NFC", text)
