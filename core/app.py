@@ -133,14 +133,15 @@ class Run:
             )
             await _until_stopped(self.stop, tasks)
         finally:
+            # Workers and senders finish what they hold while the adapters are still connected.
             self.stop.set()
-            for adapter in adapters:
-                with contextlib.suppress(Exception):
-                    await adapter.stop()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             for task, result in zip(tasks, results, strict=True):
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("%s stopped with %r", task.get_name(), result)
+            for adapter in adapters:
+                with contextlib.suppress(Exception):
+                    await adapter.stop()
 
 
 async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

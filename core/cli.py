@@ -162,8 +162,8 @@ def _all_secrets(settings: Settings) -> list[str]:
         if registry.available(name):
             try:
                 secrets.extend(registry.settings_for(name).secrets())
-            except Exception:  # an invalid adapter setting is reported when that adapter starts
-                continue
+            except Exception as exc:  # an invalid adapter setting is reported when that adapter starts
+                log.debug("cannot read %s settings: %s", name, type(exc).__name__)
     return secrets
 
 

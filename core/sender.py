@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 CHOICES_TTL_S = 86400
 
 
+class _Stopping(Exception):
+    """Shutdown interrupted a wait; the Action stays pending for the next start."""
+
+
 class Sender:
     def __init__(
         self,
@@ -48,9 +52,11 @@ class Sender:
         self.max_wait_s = max_wait_s
         self.delivered = 0
         self.hooks = list(hooks)
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in order, one Action at a time (platforms care about order within a chat)."""
+        self._stop = stop
         last_reclaim = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
@@ -77,6 +83,9 @@ class Sender:
             return
         try:
             await self.deliver(action)
+        except _Stopping:
+            log.info("stopping; action %s stays in the outbox", action.id)
+            return
         except DeliveryRejected as exc:
             log.error("action %s rejected by %s: %s", action.id, self.platform.name, exc)
             await self.bus.dead_letter(delivery, f"rejected: {exc}", stream=keys.outbox(self.platform.name))
@@ -131,7 +140,10 @@ class Sender:
             if waited + delay > self.max_wait_s:
                 raise PlatformUnavailable(f"still failing after waiting {waited:.0f}s")
             log.info("%s asks to wait %.2fs before action %s", self.platform.name, delay, part.id)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            if self._stop.is_set():
+                raise _Stopping
             waited += delay
 
     async def _remember_choices(self, action: OfferChoices) -> None:

@@ -42,6 +42,7 @@ class Worker:
         max_attempts: int = 3,
         claim_idle_ms: int = 30_000,
         name: str | None = None,
+        shutdown_grace_s: float = 20.0,
     ) -> None:
         self.bus = bus
         self.router = router
@@ -52,6 +53,7 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self.processed = 0
+        self.shutdown_grace_s = shutdown_grace_s
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish the Events in hand."""
@@ -74,8 +76,11 @@ class Worker:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            if self._inflight:
-                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+            if self._inflight:  # finish what we hold; what is left is reclaimed by the next worker
+                _, late = await asyncio.wait(list(self._inflight.values()), timeout=self.shutdown_grace_s)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
 
     def _spawn(self, delivery: Delivery) -> None:
         if delivery.stream_id in self._inflight:

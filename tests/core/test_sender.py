@@ -104,3 +104,19 @@ async def test_choices_without_buttons_are_remembered_for_choose(redis: aioredis
     assert "2. Revise" in platform.sent[0].text  # type: ignore[union-attr]
     stored = await redis.get(keys.choices("test:c1:general:-"))
     assert stored == b'["post:d1", "revise:d1"]'
+
+
+async def test_shutdown_interrupts_a_long_rate_limit_wait_and_keeps_the_action(redis: aioredis.Redis) -> None:
+    bus = Bus(redis)
+    platform = RecordingPlatform()
+    platform.failures = [PlatformRateLimited(retry_after=600)]
+    await bus.enqueue([Reply(id="later", **BASE, text="after restart")])
+    sender = Sender(bus, platform)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    await asyncio.sleep(0.3)  # now waiting out the 600 s
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)  # stops promptly
+    assert platform.sent == [] and await bus.receipt("later") is None
+    await _drain(Sender(bus, platform, claim_idle_ms=100), 1)  # the next start delivers it
+    assert [a.id for a in platform.sent] == ["later"]
