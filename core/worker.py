@@ -19,12 +19,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus, Delivery, load_event
-from core.contract import Action, Event, reply_to_event
+from core.contract import Action, Event, EventKind, reply_to_event
 from core.errors import ChorusError
 from core.router import Router
 
 log = logging.getLogger(__name__)
 
+_OBSERVED_KINDS = tuple(
+    f'"kind":"{k.value}"'.encode()
+    for k in (EventKind.MESSAGE, EventKind.EDITED, EventKind.DELETED, EventKind.REACTION)
+)
 APOLOGY = "Sorry, I couldn't handle that request — it failed several times. The team has been notified."
 
 
@@ -52,6 +56,7 @@ class Worker:
         self.claim_idle_ms = claim_idle_ms
         self._slots = asyncio.Semaphore(concurrency)
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._last_observed: asyncio.Task[None] | None = None
         self.processed = 0
         self.shutdown_grace_s = shutdown_grace_s
 
@@ -85,7 +90,12 @@ class Worker:
     def _spawn(self, delivery: Delivery) -> None:
         if delivery.stream_id in self._inflight:
             return
-        task = asyncio.create_task(self._guarded(delivery))
+        # What the feed observes (a message, then its edit or reaction) must apply in stream order;
+        # requests to the assistant run concurrently.
+        observed = any(kind in delivery.payload for kind in _OBSERVED_KINDS)
+        task = asyncio.create_task(self._guarded(delivery, after=self._last_observed if observed else None))
+        if observed:
+            self._last_observed = task
         self._inflight[delivery.stream_id] = task
         stream_id = delivery.stream_id
 
@@ -94,7 +104,9 @@ class Worker:
 
         task.add_done_callback(forget)
 
-    async def _guarded(self, delivery: Delivery) -> None:
+    async def _guarded(self, delivery: Delivery, after: asyncio.Task[None] | None = None) -> None:
+        if after is not None and not after.done():
+            await asyncio.wait([after])
         async with self._slots:
             try:
                 await self.process(delivery)

@@ -6,7 +6,7 @@ import time
 import redis.asyncio as aioredis
 
 from core import keys
-from core.contract import Action, Event, load_action, reply_to_event
+from core.contract import Action, Event, EventKind, load_action, reply_to_event
 from core.errors import ProviderUnavailable
 from core.router import Router
 from core.services import Services
@@ -130,3 +130,23 @@ async def test_action_ids_are_derived_from_the_event(services: Services, redis: 
     await worker.process(delivery)
     ids = [f[b"a"] for _, f in await redis.xrange(keys.outbox("test"))]
     assert [f'"id":"{ev.id}.0"'.encode() in ids[0], f'"id":"{ev.id}.1"'.encode() in ids[1]] == [True, True]
+
+
+async def test_observed_events_apply_in_stream_order(services: Services) -> None:
+    """A message and its edit arriving together must reach the feed in that order."""
+    seen: list[str] = []
+
+    async def observe(ev: Event, svc: Services) -> None:
+        await asyncio.sleep(0.03 if ev.kind is EventKind.MESSAGE else 0)  # the first one is slower
+        seen.append(ev.kind.value)
+
+    services.observers.append(observe)
+    for kind in (EventKind.MESSAGE, EventKind.EDITED, EventKind.REACTION, EventKind.DELETED):
+        await services.bus.publish(event(kind, message_id="same"))
+    worker = Worker(services.bus, Router(services))
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: len(seen) == 4, what="four observations")
+    stop.set()
+    await task
+    assert seen == ["message", "edited", "reaction", "deleted"]
