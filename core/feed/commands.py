@@ -1,0 +1,328 @@
+"""The feed's chat commands and its installation into Chorus.
+
+``feed add|remove|list`` (moderators) choose the channels whose messages join the feed; ``feed hot|new|top``
+shows the ranked feed; ``subscribe``/``unsubscribe``/``subscriptions``/``digest`` manage digests;
+``optout``/``optin`` keep a person's messages out of the feed (and purge what is there).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from core.commands import Command, Option
+from core.contract import Action, Event, reply_to_event
+from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
+from core.feed.digests import JOB_KIND, Digests
+from core.feed.http import feed_http_runner
+from core.feed.items import Story, platform_label
+from core.feed.retention import JOB_KIND as RETENTION_KIND
+from core.feed.service import FeedService
+from core.feed.settings import FeedSettings
+from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
+from core.feed.timelines import ORDERS, Order, Scope, normalise_topics
+from core.scheduler import Scheduler
+from core.services import Services
+from core.text import truncate
+
+PERIODS = {
+    "hour": 3600.0,
+    "hourly": 3600.0,
+    "day": 86400.0,
+    "daily": 86400.0,
+    "week": 604800.0,
+    "weekly": 604800.0,
+}
+_CHANNEL = re.compile(r"^<?#?([\w.-]{1,64})>?$")
+
+
+def _feed(svc: Services) -> FeedService:
+    feed: FeedService = svc.extras["feed"]
+    return feed
+
+
+def _reply(event: Event, text: str) -> list[Action]:
+    return [reply_to_event(event, text)]
+
+
+def _when(t: float, tz: str) -> str:
+    return datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%a %d %b %H:%M %Z")
+
+
+# -- feed add|remove|list|hot|new|top ---------------------------------------------------------------------
+
+
+async def _feed_command(event: Event, svc: Services) -> list[Action]:
+    feed = _feed(svc)
+    words = event.args.split()
+    action = words[0].lower() if words else "hot"
+    if action in ("add", "remove", "list"):
+        if not event.author.is_moderator:
+            raise PermissionDenied(f"Only moderators of this community can use /feed {action}.")
+        if event.private:
+            raise InvalidInput("Run /feed add in the channel itself (or name it), not in a private chat.")
+        if action == "list":
+            channels = await feed.channels(event.community_key)
+            if not channels:
+                return _reply(event, "No channel of this community is in the feed yet. Use /feed add here.")
+            return _reply(event, "Channels in the feed: " + ", ".join(f"#{c}" for c in channels))
+        channel = event.channel
+        if len(words) > 1:
+            m = _CHANNEL.match(words[1])
+            if not m:
+                raise InvalidInput("Give a channel id or #name, e.g. /feed add #announcements.")
+            channel = m.group(1)
+        if action == "add":
+            if not await feed.add_channel(
+                event.community_key, channel
+            ) and channel not in await feed.channels(event.community_key):
+                raise QuotaExceeded("This community already has the maximum number of channels in the feed.")
+            return _reply(
+                event,
+                f"#{channel} is in the feed now: its new messages are ranked with the rest of the feed. "
+                "People can keep theirs out with /optout.",
+            )
+        removed = await feed.remove_channel(event.community_key, channel)
+        return _reply(
+            event,
+            f"#{channel} left the feed; messages already in it stay until they expire."
+            if removed
+            else f"#{channel} was not in the feed.",
+        )
+    if action in ORDERS:
+        return await _show(event, feed, action, words[1:])
+    raise InvalidInput(
+        "Use /feed hot|new|top [count] [all|<platform>], or (moderators) /feed add|remove|list."
+    )
+
+
+async def _show(event: Event, feed: FeedService, order: Order, words: list[str]) -> list[Action]:
+    limit, period, scope = 10, 86400.0, Scope("community", event.community_key)
+    topics: list[str] = []
+    for word in words:
+        low = word.lower()
+        if low.isdigit():
+            limit = max(1, min(int(low), 25))
+        elif low in PERIODS:
+            period = PERIODS[low]
+        elif low == "all":
+            scope = Scope()
+        elif low in ("community", "here"):
+            scope = Scope("community", event.community_key)
+        elif low in ("x", "telegram", "discord", "console"):
+            scope = Scope("platform", low)
+        else:
+            topics.append(word)
+    scope = scope.with_topics(topics)
+    page = await feed.timelines.page(scope, order, limit, period_s=period)
+    if not page.stories:
+        return _reply(event, f"Nothing in the feed for {scope.label} yet.")
+    title = {"hot": "Hot", "new": "New", "top": "Top"}[order]
+    lines = [f"{title} in {scope.label}:"]
+    lines += [f"{n}. {_line(story)}" for n, story in enumerate(page.stories, 1)]
+    return _reply(event, "\n".join(lines))
+
+
+def _line(story: Story) -> str:
+    lead = story.lead
+    where = ", ".join(platform_label(p) for p in story.platforms)
+    who = f"{lead.author_name}: " if lead.author_name else ""
+    text = truncate(" ".join(lead.text.split()), 140)
+    notes = []
+    if len(story.items) > 1:
+        notes.append(f"{len(story.items)} sources")
+    for name, count in story.engagement.items():
+        if count and name != "views":
+            notes.append(f"{count} {name}")
+    link = f" {lead.link}" if lead.link else ""
+    return f"[{where}] {who}{text}" + (f" ({' · '.join(notes)})" if notes else "") + link
+
+
+# -- subscriptions ----------------------------------------------------------------------------------------
+
+
+async def _subscribe(event: Event, svc: Services) -> list[Action]:
+    feed = _feed(svc)
+    request = parse_subscribe(event.args)
+    dm = event.private if request.dm is None else request.dm
+    target = "dm" if dm else f"{event.channel}:{event.thread or '-'}"
+    sub_id = subscription_id(event.platform, event.community, event.author.id, target)
+    existing = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
+    same = next((s for s in existing if s.id == sub_id), None)
+    limit = feed.settings.max_subscriptions_per_user
+    if len(existing) >= limit and same is None:
+        raise QuotaExceeded(
+            f"You already have {limit} subscriptions here. Remove one with /unsubscribe <number>."
+        )
+    s = request.schedule
+    sub = Subscription(
+        id=sub_id,
+        platform=event.platform,
+        community=event.community,
+        channel=event.channel,
+        thread=event.thread,
+        user=event.author.id,
+        user_name=event.author.name,
+        dm=dm,
+        frequency=s.frequency,
+        hour=s.hour,
+        minute=s.minute,
+        weekday=s.weekday,
+        tz=s.tz,
+        scope=request.scope,
+        topics=request.topics,
+        created_at=same.created_at if same is not None else time.time(),
+    )
+    replaced = await feed.subscriptions.save(sub)
+    await feed.digests.ensure_job(s)
+    verb = "Updated your subscription" if replaced else "Subscribed"
+    return _reply(
+        event,
+        f"{verb}: {sub.describe()}. Next digest: {_when(s.next_after(time.time()), s.tz)}. "
+        "/digest shows one now; /unsubscribe stops it.",
+    )
+
+
+async def _unsubscribe(event: Event, svc: Services) -> list[Action]:
+    feed = _feed(svc)
+    subs = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
+    if not subs:
+        return _reply(event, "You have no digest subscriptions here.")
+    arg = event.args.strip().lower()
+    if arg == "all":
+        chosen = subs
+    elif arg.isdigit():
+        index = int(arg) - 1
+        if not 0 <= index < len(subs):
+            raise InvalidInput(f"Pick a number from 1 to {len(subs)} (see /subscriptions).")
+        chosen = [subs[index]]
+    elif arg:
+        raise InvalidInput("Use /unsubscribe, /unsubscribe <number> or /unsubscribe all.")
+    else:
+        target = "dm" if event.private else f"{event.channel}:{event.thread or '-'}"
+        here = subscription_id(event.platform, event.community, event.author.id, target)
+        chosen = [s for s in subs if s.id == here] or (subs if len(subs) == 1 else [])
+        if not chosen:
+            return _reply(
+                event,
+                "You have several subscriptions here:\n" + _listing(subs) + "\nUse /unsubscribe <number>.",
+            )
+    for sub in chosen:
+        await feed.subscriptions.remove(sub)
+    return _reply(event, "Unsubscribed: " + "; ".join(s.describe() for s in chosen) + ".")
+
+
+def _listing(subs: list[Subscription]) -> str:
+    now = time.time()
+    return "\n".join(
+        f"{n}. {s.describe()} — next {_when(s.schedule.next_after(now), s.tz)}" for n, s in enumerate(subs, 1)
+    )
+
+
+async def _subscriptions(event: Event, svc: Services) -> list[Action]:
+    subs = await _feed(svc).subscriptions.for_user(event.platform, event.community, event.author.id)
+    if not subs:
+        return _reply(event, "You have no digest subscriptions here. " + USAGE)
+    return _reply(event, "Your digests here:\n" + _listing(subs))
+
+
+async def _digest(event: Event, svc: Services) -> list[Action]:
+    feed = _feed(svc)
+    period, scope = 86400.0, Scope("community", event.community_key)
+    topics: list[str] = []
+    for word in event.args.split():
+        low = word.lower()
+        if low in PERIODS:
+            period = PERIODS[low]
+        elif low == "all":
+            scope = Scope()
+        elif low in ("community", "here"):
+            continue
+        else:
+            topics.append(word)
+    scope = Scope(scope.kind, scope.value, normalise_topics(topics))
+    now = time.time()
+    digest = await feed.digests.build(scope, now - period, now)
+    if digest.empty:
+        return _reply(event, f"Nothing in the feed for {scope.label} in that period yet.")
+    caps = feed.digests.capabilities(event.platform)
+    return Digests.replies_for(reply_to_event(event, ""), digest, caps)
+
+
+# -- opt-out ----------------------------------------------------------------------------------------------
+
+
+async def _optout(event: Event, svc: Services) -> list[Action]:
+    removed = await _feed(svc).store.optout(event.platform, event.author.id)
+    return _reply(
+        event,
+        f"Done: your messages on {platform_label(event.platform)} are kept out of the feed from now on, and "
+        f"{removed} already in it {'was' if removed == 1 else 'were'} removed. /optin undoes this.",
+    )
+
+
+async def _optin(event: Event, svc: Services) -> list[Action]:
+    changed = await _feed(svc).store.optin(event.platform, event.author.id)
+    return _reply(
+        event,
+        "Your new messages in opted-in channels can join the feed again."
+        if changed
+        else "You were not opted out.",
+    )
+
+
+COMMANDS = (
+    Command(
+        "feed",
+        "the ranked feed; moderators choose its channels",
+        "feed hot|new|top [n] [all|<platform>] · feed add|remove|list [channel]",
+        _feed_command,
+        options=(Option("action", "hot, new, top, add, remove or list"), Option("args", "more", rest=True)),
+        group="feed",
+    ),
+    Command(
+        "subscribe",
+        "get digests of the feed",
+        "subscribe [hourly|daily|weekly] [HH:MM] [time zone] [all|community] [dm] [topic words]",
+        _subscribe,
+        options=(Option("schedule", "e.g. daily 08:30 Europe/Berlin all", rest=True),),
+        group="feed",
+    ),
+    Command(
+        "unsubscribe",
+        "stop digests",
+        "unsubscribe [number|all]",
+        _unsubscribe,
+        options=(Option("which", "number from /subscriptions, or all"),),
+        group="feed",
+    ),
+    Command("subscriptions", "your digest subscriptions", "subscriptions", _subscriptions, group="feed"),
+    Command(
+        "digest",
+        "a digest of the feed now",
+        "digest [hourly|daily|weekly] [all] [topic words]",
+        _digest,
+        options=(Option("scope", "period, all, topic words", rest=True),),
+        group="feed",
+    ),
+    Command("optout", "keep your messages out of the feed", "optout", _optout, group="feed"),
+    Command("optin", "allow your messages in the feed again", "optin", _optin, group="feed"),
+)
+
+
+async def install(svc: Services) -> None:
+    settings = svc.extras.get("feed_settings")
+    feed = FeedService(svc, settings if isinstance(settings, FeedSettings) else FeedSettings())
+    svc.extras["feed"] = feed
+    for command in COMMANDS:
+        svc.commands.register(command)
+    svc.observers.append(feed.observe)
+    svc.delivery_hooks.append(feed.on_delivered)
+    scheduler: Scheduler = svc.extras["scheduler"]
+    scheduler.register(JOB_KIND, feed.digests.run_slot)
+    scheduler.register(RETENTION_KIND, feed.retention.run)
+    await feed.retention.ensure_job(scheduler)
+    svc.background["feed-http"] = feed_http_runner(svc, feed)
+    svc.background["feed-poll"] = feed.poller.run

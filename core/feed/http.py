@@ -1,0 +1,154 @@
+"""A small HTTP endpoint for feed readers: RSS, Atom and JSON Feed of any timeline (``chorus run`` serves it).
+
+``GET /feed.rss|.atom|.json?scope=all|platform:<name>|community:<platform>:<id>&order=hot|new|top``
+``&limit=..&cursor=..&topics=a,b&period=hour|day|week`` and ``GET /stories/<id>`` (JSON). It binds
+``CHORUS_HTTP_HOST`` (default 127.0.0.1) and ``CHORUS_HTTP_PORT``; port 0 disables it. Everything it
+serves is what moderators opted into the feed; it has no write operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from core.errors import UserError
+from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
+from core.feed.timelines import ORDERS, Scope
+
+if TYPE_CHECKING:
+    from core.feed.service import FeedService
+    from core.services import Services
+
+log = logging.getLogger(__name__)
+
+PERIODS = {"hour": 3600.0, "day": 86400.0, "week": 604800.0, "month": 30 * 86400.0}
+TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+MAX_LIMIT = 100
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class FeedHttp:
+    """The aiohttp application and its lifecycle."""
+
+    def __init__(self, feed: FeedService, host: str, port: int, base_url: str = "") -> None:
+        self.feed = feed
+        self.host = host
+        self.port = port
+        self.base_url = base_url.rstrip("/")
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get(r"/feed.{fmt:(rss|atom|json)}", self._timeline)
+        app.router.add_get(r"/stories/{sid:[A-Za-z0-9_-]{1,32}}", self._story)
+        return app
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port (useful with port 0 in tests)."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        bound = self._runner.addresses[0][1] if self._runner.addresses else self.port
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{bound}"
+        log.info("feed HTTP endpoint on http://%s:%s", self.host, bound)
+        return int(bound)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _timeline(self, request: web.Request) -> web.Response:
+        fmt = request.match_info["fmt"]
+        q = request.query
+        try:
+            scope = Scope.parse(q.get("scope", "all"))
+            topics = [t for t in q.get("topics", "").split(",") if t.strip()]
+            scope = scope.with_topics(topics)
+            order = q.get("order", "hot")
+            if order not in ORDERS:
+                return _error(400, "order must be hot, new or top")
+            period = PERIODS.get(q.get("period", "day"))
+            if period is None:
+                return _error(400, "period must be hour, day, week or month")
+            limit_raw = q.get("limit", "50")
+            if not limit_raw.isdigit():
+                return _error(400, "limit must be a number")
+            limit = max(1, min(int(limit_raw), MAX_LIMIT))
+            page = await self.feed.timelines.page(
+                scope, order, limit, q.get("cursor") or None, period_s=period
+            )
+        except UserError as exc:
+            return _error(400, exc.user_message)
+        params = {k: v for k, v in q.items() if k != "cursor"}
+        self_url = f"{self.base_url}/feed.{fmt}" + (f"?{urlencode(params)}" if params else "")
+        next_url = None
+        if page.cursor:
+            next_url = f"{self.base_url}/feed.{fmt}?{urlencode({**params, 'cursor': page.cursor})}"
+        meta = FeedMeta(
+            title=f"Chorus — {order} in {scope.label}",
+            description=f"The {order} stories of {scope.label}, across Discord, Telegram and X.",
+            home_url=self.base_url + "/",
+            self_url=self_url,
+            next_url=next_url,
+        )
+        if fmt == "json":
+            body = json.dumps(render_json_feed(page.stories, meta), ensure_ascii=False).encode()
+        elif fmt == "atom":
+            body = render_atom(page.stories, meta)
+        else:
+            body = render_rss(page.stories, meta)
+        return web.Response(body=body, content_type=TYPES[fmt], charset="utf-8")
+
+    async def _story(self, request: web.Request) -> web.Response:
+        stories = await self.feed.timelines.stories([request.match_info["sid"]])
+        if not stories:
+            return _error(404, "no such story")
+        return web.json_response(stories[0].as_dict())
+
+
+def feed_http_runner(
+    services: Services, feed: FeedService
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    """The ``feed-http`` background part of ``chorus run``: serves until ``stop`` is set."""
+
+    async def runner(stop: asyncio.Event) -> None:
+        port = services.settings.http_port
+        if port <= 0:
+            log.info("feed HTTP endpoint disabled (CHORUS_HTTP_PORT=%s)", port)
+            await stop.wait()
+            return
+        server = FeedHttp(feed, feed.settings.http_host, port, feed.settings.base_url)
+        try:
+            await server.start()
+        except OSError as exc:  # a busy port must not take the bots down with it
+            log.error(
+                "feed HTTP endpoint could not bind %s:%s (%s); feeds are not served", server.host, port, exc
+            )
+            await stop.wait()
+            return
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    return runner

@@ -1,0 +1,86 @@
+"""The feed's Redis keys. Everything the feed's scripts touch together lives under one hash tag, ``{feed}``.
+
+=====================================================  =====================================================
+``chorus:{feed}:i:<item id>``                          one item: ``<prefix fields>\\x1e<json>`` (TTL = retention)
+``chorus:{feed}:st:<story id>``                        set of member item ids of a story with two or more items
+``chorus:{feed}:tl:<new|hot>:c:<platform:community>``  sorted set of story ids: a community's timeline
+``chorus:{feed}:tl:<new|hot>:p:<platform>``            sorted set of story ids: a platform's timeline
+``chorus:{feed}:platforms``                            set of platforms with items (the global timeline merges them)
+``chorus:{feed}:communities``                          set of community keys with items (the retention sweep)
+``chorus:{feed}:src:<source>``                         hash ``n`` (items), ``e`` (engagement): a source's baseline
+``chorus:{feed}:lsh:<partition>``                      hash: LSH band key (6 bytes) -> story id (TTL = 2 windows)
+``chorus:{feed}:au:<platform>:<author id>``            list of an author's item ids (for opt-out purges)
+``chorus:{feed}:optout``                               set of ``<platform>:<author id>`` who opted out
+``chorus:{feed}:gen``                                  counter bumped by edits, deletions and purges
+``chorus:{feed}:sum:<hash>``                           cached summary of a story / intro of a digest
+``chorus:{feed}:sub:<id>``                             a subscription (JSON)
+``chorus:{feed}:slot:<slot>``                          set of subscription ids sharing one schedule
+``chorus:{feed}:subs:<platform>:<community>:<user>``   set of a user's subscription ids in a community
+``chorus:{feed}:sent:<subscription>:<window end>``     a digest window sent (``p`` pending, ``s`` sent)
+``chorus:{feed}:poll:<source>``                        cursor of a polled source (and ``...:lock``)
+``chorus:{c:<platform>:<community>}:feed:channels``    the community's opted-in channels (community-owned)
+=====================================================  =====================================================
+"""
+
+from __future__ import annotations
+
+from core import keys
+
+FEED = "chorus:{feed}:"
+ITEM = FEED + "i:"
+STORY = FEED + "st:"
+TIMELINE = FEED + "tl:"
+PLATFORMS = FEED + "platforms"
+COMMUNITIES = FEED + "communities"
+OPTOUT = FEED + "optout"
+GEN = FEED + "gen"
+
+
+def timeline(order: str, kind: str, scope: str) -> str:
+    """``order`` is ``new`` or ``hot``; ``kind`` is ``c`` (community key) or ``p`` (platform)."""
+    return f"{TIMELINE}{order}:{kind}:{scope}"
+
+
+def item(item_id: str) -> str:
+    return ITEM + item_id
+
+
+def story(story_id: str) -> str:
+    return STORY + story_id
+
+
+def lsh(partition: int) -> str:
+    return f"{FEED}lsh:{partition}"
+
+
+def author(platform: str, author_id: str) -> str:
+    return f"{FEED}au:{platform}:{author_id}"
+
+
+def summary(digest: str) -> str:
+    return f"{FEED}sum:{digest}"
+
+
+def subscription(sub_id: str) -> str:
+    return f"{FEED}sub:{sub_id}"
+
+
+def slot(slot_id: str) -> str:
+    return f"{FEED}slot:{slot_id}"
+
+
+def user_subscriptions(platform: str, community: str, user: str) -> str:
+    return f"{FEED}subs:{platform}:{community}:{user}"
+
+
+def sent(sub_id: str, window_end: float) -> str:
+    return f"{FEED}sent:{sub_id}:{window_end:.0f}"
+
+
+def poll(source: str) -> str:
+    return f"{FEED}poll:{source}"
+
+
+def channels(community_key: str) -> str:
+    """Opted-in channels are the community's configuration, under its own hash tag."""
+    return keys.community(community_key, "feed", "channels")

@@ -1,0 +1,554 @@
+"""The feed's Lua scripts: every multi-key change of the feed is one atomic script inside ``{feed}``.
+
+Items are ``<prefix>\\x1e<json>`` strings (see ``items.py``); the prefix fields, 1-based here, are
+1 created, 2 community key, 3 channel, 4 source override, 5 reactions, 6 replies, 7 reposts, 8 views,
+9 normalised engagement, 10 story id ("" = the item is its own story).
+
+A story's scores are the same in every timeline it is in: ``new`` = its latest item's time, ``hot`` =
+ln(1 + sum of its items' normalised engagement) + (its first item's time) / tau. Ordering by that hot
+score is ordering by (1 + engagement) * exp(-age / tau) at any moment, so hot timelines need no
+periodic re-scoring: only engagement changes touch them.
+"""
+
+from __future__ import annotations
+
+PRIOR_ITEMS = 10
+PRIOR_ENGAGEMENT = 10.0  # a new source starts with a baseline of one unit per item
+BASELINE_FLOOR = 0.2  # a source where nobody ever reacts still does not turn one reaction into a landslide
+WEIGHTS = (1.0, 2.0, 3.0, 0.01)  # reactions, replies, reposts, views
+
+
+def engagement(reactions: int, replies: int, reposts: int, views: int) -> float:
+    """An item's engagement, as the scripts weigh it."""
+    w = WEIGHTS
+    return w[0] * reactions + w[1] * replies + w[2] * reposts + w[3] * views
+
+
+COMMON = f"""
+local P = 'chorus:{{feed}}:'
+local SEP, HEND = '\\31', '\\30'
+local PRIOR_N, PRIOR_E, FLOOR = {PRIOR_ITEMS}, {PRIOR_ENGAGEMENT}, {BASELINE_FLOOR}
+
+local function split_head(v)
+  local e = string.find(v, HEND, 1, true)
+  local head = string.sub(v, 1, e - 1)
+  local f, i = {{}}, 1
+  for part in string.gmatch(head .. SEP, '([^' .. SEP .. ']*)' .. SEP) do f[i] = part; i = i + 1 end
+  return f, string.sub(v, e)
+end
+
+local function join_head(f, body)
+  return table.concat(f, SEP, 1, 10) .. body
+end
+
+local function weight(f)
+  return {WEIGHTS[0]!r} * tonumber(f[5]) + {WEIGHTS[1]!r} * tonumber(f[6]) + {WEIGHTS[2]!r} * tonumber(f[7])
+    + {WEIGHTS[3]!r} * tonumber(f[8])
+end
+
+local function source_of(f)
+  if f[4] ~= '' then return f[4] end
+  return f[2] .. ':' .. f[3]
+end
+
+local function baseline(src)
+  local s = redis.call('HMGET', P .. 'src:' .. src, 'n', 'e')
+  local b = ((tonumber(s[2]) or 0) + PRIOR_E) / ((tonumber(s[1]) or 0) + PRIOR_N)
+  if b < FLOOR then b = FLOOR end
+  return b
+end
+
+local function platform_of(ck)
+  return string.match(ck, '^([^:]*)')
+end
+
+local function story_ids(sid)
+  local m = redis.call('SMEMBERS', P .. 'st:' .. sid)
+  if #m == 0 then return {{sid}} end
+  return m
+end
+
+-- Append a story's (item id, value) pairs to `out`. A one-item story is one GET: its item's story field
+-- is empty (the value has SEP immediately before HEND); a story's first item gets its own id there when
+-- a second item joins, so anything else goes through the story's member set.
+local function story_values(sid, out)
+  local v = redis.call('GET', P .. 'i:' .. sid)
+  if v and string.find(v, SEP .. HEND, 1, true) then
+    out[#out + 1] = sid; out[#out + 1] = v
+    return
+  end
+  for _, id in ipairs(story_ids(sid)) do
+    local w = redis.call('GET', P .. 'i:' .. id)
+    if w then out[#out + 1] = id; out[#out + 1] = w end
+  end
+end
+
+local function index(sid, ck, tnew, hot)
+  local p = platform_of(ck)
+  redis.call('ZADD', P .. 'tl:new:c:' .. ck, tnew, sid)
+  redis.call('ZADD', P .. 'tl:hot:c:' .. ck, hot, sid)
+  redis.call('ZADD', P .. 'tl:new:p:' .. p, tnew, sid)
+  redis.call('ZADD', P .. 'tl:hot:p:' .. p, hot, sid)
+end
+
+-- Re-score a story from its living items; drop it from the scopes in `old` it is no longer in.
+local function restory(sid, old, tau)
+  local sum, tmin, tmax, scopes, plats, alive = 0, nil, nil, {{}}, {{}}, 0
+  for _, id in ipairs(story_ids(sid)) do
+    local v = redis.call('GET', P .. 'i:' .. id)
+    if v then
+      local f = split_head(v)
+      local t = tonumber(f[1])
+      sum = sum + tonumber(f[9])
+      if tmin == nil or t < tmin then tmin = t end
+      if tmax == nil or t > tmax then tmax = t end
+      scopes[f[2]] = true
+      plats[platform_of(f[2])] = true
+      alive = alive + 1
+    end
+  end
+  if alive > 0 then
+    local hot = math.log(1 + sum) + tmin / tau
+    for ck in pairs(scopes) do index(sid, ck, tmax, hot) end
+  end
+  for ck in pairs(old) do
+    if not scopes[ck] then
+      redis.call('ZREM', P .. 'tl:new:c:' .. ck, sid)
+      redis.call('ZREM', P .. 'tl:hot:c:' .. ck, sid)
+      local p = platform_of(ck)
+      if not plats[p] then
+        redis.call('ZREM', P .. 'tl:new:p:' .. p, sid)
+        redis.call('ZREM', P .. 'tl:hot:p:' .. p, sid)
+      end
+    end
+  end
+  return alive
+end
+
+-- Remove one item (deleted at the source, purged, or past retention) and re-score its story.
+local function remove(id, tau)
+  local key = P .. 'i:' .. id
+  local v = redis.call('GET', key)
+  if not v then return 0 end
+  local f = split_head(v)
+  local sid = f[10]
+  if sid == '' then sid = id end
+  local src = P .. 'src:' .. source_of(f)
+  redis.call('HINCRBY', src, 'n', -1)
+  local e = weight(f)
+  if e > 0 then redis.call('HINCRBYFLOAT', src, 'e', -e) end
+  redis.call('DEL', key)
+  local st = P .. 'st:' .. sid
+  if redis.call('SREM', st, id) == 1 and redis.call('SCARD', st) == 0 then redis.call('DEL', st) end
+  restory(sid, {{[f[2]] = true}}, tau)
+  return 1
+end
+"""
+
+# KEYS[1] optout set. ARGV: ttl, tau, lsh width, lsh slack, absolute (0/1), then 4 per item:
+#   head = id, created, community key, platform, source, engagement, author key, hot score without
+#          engagement, story hint, mode ('l' = look for near-duplicates first, 'w' = write), joined by SEP;
+#   the stored prefix up to and including the views field and its SEP (Python builds it);
+#   json; LSH band keys (6 bytes each, or empty).
+# Returns per item: 'n' new story, 'j' joined story, 'u' updated, 'o' opted out, or
+# {'c', story id, value, ...}: candidate stories to check before writing (mode 'l' only).
+# The batch is written with one variadic command per key (timelines, LSH partitions, authors, sources)
+# instead of one command per item: per-command overhead, not the work per member, is what dominates.
+INGEST = (
+    COMMON
+    + """
+local ttl, tau, width, slack, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4]), ARGV[5] == '1'
+local sub, match = string.sub, string.match
+local HEAD = '^' .. string.rep('([^' .. SEP .. ']*)' .. SEP, 9) .. '(.*)$'
+
+local function call_many(cmd, key, items)  -- variadic commands, in slices Lua's unpack can take
+  for i = 1, #items, 4000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 3999, #items)))
+  end
+end
+
+-- pending writes, flushed at the end (and before any story is re-scored from stored items)
+local zadds, lsh_sets, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}, {}
+local function queue(tbl, key, a, b)
+  local t = tbl[key]
+  if t == nil then t = {}; tbl[key] = t end
+  t[#t + 1] = a
+  if b ~= nil then t[#t + 1] = b end
+end
+local function flush()
+  for key, members in pairs(zadds) do call_many('ZADD', key, members) end
+  for part, fields in pairs(lsh_sets) do
+    local key = P .. 'lsh:' .. part
+    call_many('HSET', key, fields)
+    redis.call('EXPIREAT', key, (part + 2) * width + slack)  -- useful while the next partition may match
+  end
+  for key, ids in pairs(pushes) do
+    call_many('RPUSH', key, ids)
+    redis.call('EXPIRE', key, ttl)
+  end
+  for src, n in pairs(add_n) do redis.call('HINCRBY', P .. 'src:' .. src, 'n', n) end
+  for src, e in pairs(add_e) do
+    if e ~= 0 then redis.call('HINCRBYFLOAT', P .. 'src:' .. src, 'e', e) end
+  end
+  zadds, lsh_sets, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}, {}
+end
+
+local function source_baseline(src, own_n, own_e)
+  local s = stats[src]
+  if s == nil then
+    local got = redis.call('HMGET', P .. 'src:' .. src, 'n', 'e')
+    s = {tonumber(got[1]) or 0, tonumber(got[2]) or 0}
+    stats[src] = s
+  end
+  local b = (s[2] + (add_e[src] or 0) + own_e + PRIOR_E) / (s[1] + (add_n[src] or 0) + own_n + PRIOR_N)
+  if b < FLOOR then b = FLOOR end
+  return b
+end
+
+-- parse the batch; one SMISMEMBER for every author, one HMGET per LSH partition
+local items, authors, wanted = {}, {}, {}
+for base = 6, #ARGV, 4 do
+  local it = {}
+  it.id, it.created, it.ck, it.platform, it.src, it.e, it.author, it.hot, it.hint, it.mode =
+    match(ARGV[base], HEAD)
+  it.t, it.e = tonumber(it.created), tonumber(it.e)
+  it.pre, it.body = ARGV[base + 1], HEND .. ARGV[base + 2]
+  it.part = math.floor(it.t / width)
+  local bands, list = ARGV[base + 3], {}
+  for b = 1, #bands, 6 do list[#list + 1] = sub(bands, b, b + 5) end
+  it.bands = list
+  if it.mode == 'l' and #list > 0 then
+    for _, f in ipairs(list) do queue(wanted, it.part, f); queue(wanted, it.part - 1, f) end
+  end
+  items[#items + 1] = it
+  authors[#authors + 1] = it.author
+end
+local opted = redis.call('SMISMEMBER', KEYS[1], unpack(authors))
+local buckets = {}  -- partition -> band key -> story id, from Redis and from this batch
+for pk, fields in pairs(wanted) do
+  local map = {}
+  for i = 1, #fields, 4000 do
+    local last = math.min(i + 3999, #fields)
+    local got = redis.call('HMGET', P .. 'lsh:' .. pk, unpack(fields, i, last))
+    for j = 1, last - i + 1 do
+      if got[j] then map[fields[i + j - 1]] = got[j] end
+    end
+  end
+  buckets[pk] = map
+end
+
+local out, known = {}, {}
+for n, it in ipairs(items) do
+  local id, ck = it.id, it.ck
+  local key = P .. 'i:' .. id
+  local result
+  if opted[n] == 1 then
+    result = 'o'
+  else
+    if it.mode == 'l' and #it.bands > 0 then
+      local seen, cands = {}, {'c'}
+      for _, pk in ipairs({it.part, it.part - 1}) do
+        local map = buckets[pk] or {}
+        for _, f in ipairs(it.bands) do
+          local sid = map[f]
+          if sid and not seen[sid] then
+            seen[sid] = true
+            local v = redis.call('GET', P .. 'i:' .. sid)
+            if not v then
+              local m = redis.call('SRANDMEMBER', P .. 'st:' .. sid)
+              if m then v = redis.call('GET', P .. 'i:' .. m) end
+            end
+            if v then cands[#cands + 1] = sid; cands[#cands + 1] = v end
+          end
+        end
+      end
+      if #cands > 1 then result = cands end
+    end
+    if result == nil then
+      local sid = id
+      if it.hint ~= '' and (redis.call('EXISTS', P .. 'i:' .. it.hint) == 1
+          or redis.call('EXISTS', P .. 'st:' .. it.hint) == 1) then
+        sid = it.hint
+      end
+      local src, e = it.src, it.e
+      local norm, normstr = 0, '0'
+      if e > 0 then norm = e / source_baseline(src, 1, e); normstr = string.format('%.6g', norm) end
+      local story = ''
+      if sid ~= id then story = sid end
+      if redis.call('SET', key, it.pre .. normstr .. SEP .. story .. it.body, 'EX', ttl, 'NX') then
+        add_n[src] = (add_n[src] or 0) + 1
+        add_e[src] = (add_e[src] or 0) + e
+        if sid == id then
+          local hot = it.hot  -- precomputed for items without engagement (most chat messages)
+          if norm > 0 then hot = math.log(1 + norm) + it.t / tau end
+          local p = it.platform
+          queue(zadds, P .. 'tl:new:c:' .. ck, it.created, id)
+          queue(zadds, P .. 'tl:hot:c:' .. ck, hot, id)
+          queue(zadds, P .. 'tl:new:p:' .. p, it.created, id)
+          queue(zadds, P .. 'tl:hot:p:' .. p, hot, id)
+          if #it.bands > 0 then
+            local map = buckets[it.part]
+            if map == nil then map = {}; buckets[it.part] = map end
+            for _, b in ipairs(it.bands) do
+              queue(lsh_sets, it.part, b, id)
+              map[b] = id  -- later items of this batch find it too
+            end
+          end
+          result = 'n'
+        else
+          flush()
+          local st = P .. 'st:' .. sid
+          if redis.call('EXISTS', st) == 0 then
+            redis.call('SADD', st, sid)
+            local lead_key = P .. 'i:' .. sid
+            local lead = redis.call('GET', lead_key)
+            local cut = lead and string.find(lead, SEP .. HEND, 1, true)
+            if cut then  -- the first item now names its story: it is no longer a one-item story
+              redis.call('SET', lead_key, sub(lead, 1, cut) .. sid .. sub(lead, cut + 1), 'KEEPTTL')
+            end
+          end
+          redis.call('SADD', st, id)
+          redis.call('EXPIRE', st, ttl)
+          restory(sid, {}, tau)
+          result = 'j'
+        end
+        queue(pushes, P .. 'au:' .. it.author, id)
+        if not known[ck] then
+          known[ck] = true
+          redis.call('SADD', P .. 'platforms', it.platform)
+          redis.call('SADD', P .. 'communities', ck)
+        end
+      else
+        -- seen before: refresh the text (an edit) and, from polled sources, the engagement
+        flush()
+        local g, old_body = split_head(redis.call('GET', key))
+        local changed = false
+        if absolute then
+          local fresh = split_head(it.pre .. '0' .. SEP .. HEND)
+          local e_old = weight(g)
+          g[5], g[6], g[7], g[8] = fresh[5], fresh[6], fresh[7], fresh[8]
+          local e_new = weight(g)
+          if e_new ~= e_old then
+            local gsrc = source_of(g)
+            redis.call('HINCRBYFLOAT', P .. 'src:' .. gsrc, 'e', e_new - e_old)
+            stats[gsrc] = nil
+            g[9] = string.format('%.6g', e_new / source_baseline(gsrc, 0, 0))
+            changed = true
+          end
+        end
+        if old_body ~= it.body then
+          redis.call('INCR', P .. 'gen')
+          changed = true
+        end
+        if changed then
+          redis.call('SET', key, join_head(g, it.body), 'KEEPTTL')
+          local gsid = g[10]
+          if gsid == '' then gsid = id end
+          restory(gsid, {}, tau)
+        end
+        result = 'u'
+      end
+    end
+  end
+  out[#out + 1] = result
+end
+flush()
+return out
+"""
+)
+
+# KEYS[1] optout set (routing only). ARGV: tau, id, mode ('d' delta | 'a' absolute), reactions, replies,
+# reposts, views. Returns 1 if the item exists.
+ENGAGE = (
+    COMMON
+    + """
+local tau, id, mode = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local key = P .. 'i:' .. id
+local v = redis.call('GET', key)
+if not v then return 0 end
+local f, body = split_head(v)
+local e_old = weight(f)
+for k = 1, 4 do
+  local x = tonumber(ARGV[3 + k])
+  if mode == 'd' then x = tonumber(f[4 + k]) + x end
+  if x < 0 then x = 0 end
+  f[4 + k] = tostring(math.floor(x))
+end
+local e_new = weight(f)
+local src = source_of(f)
+if e_new ~= e_old then redis.call('HINCRBYFLOAT', P .. 'src:' .. src, 'e', e_new - e_old) end
+f[9] = string.format('%.6g', e_new / baseline(src))
+redis.call('SET', key, join_head(f, body), 'KEEPTTL')
+local sid = f[10]
+if sid == '' then sid = id end
+restory(sid, {}, tau)
+return 1
+"""
+)
+
+# KEYS[1] gen counter. ARGV: id, json. Returns 1 if the text changed.
+EDIT = (
+    COMMON
+    + """
+local key = P .. 'i:' .. ARGV[1]
+local v = redis.call('GET', key)
+if not v then return 0 end
+local f, body = split_head(v)
+local new = HEND .. ARGV[2]
+if body == new then return 0 end
+redis.call('SET', key, join_head(f, new), 'KEEPTTL')
+redis.call('INCR', KEYS[1])
+return 1
+"""
+)
+
+# KEYS[1] gen counter. ARGV: tau, ids... Returns how many existed.
+DELETE = (
+    COMMON
+    + """
+local n = 0
+for i = 2, #ARGV do n = n + remove(ARGV[i], tonumber(ARGV[1])) end
+if n > 0 then redis.call('INCR', KEYS[1]) end
+return n
+"""
+)
+
+# KEYS[1] optout set, KEYS[2] the author's item list. ARGV: tau, author key, batch.
+# Records the opt-out, then removes up to `batch` of the author's items; returns {removed, left}.
+PURGE = (
+    COMMON
+    + """
+local tau, batch = tonumber(ARGV[1]), tonumber(ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[2])
+local ids = redis.call('LRANGE', KEYS[2], 0, batch - 1)
+local n = 0
+for _, id in ipairs(ids) do n = n + remove(id, tau) end
+redis.call('LTRIM', KEYS[2], #ids, -1)
+local left = redis.call('LLEN', KEYS[2])
+if left == 0 then redis.call('DEL', KEYS[2]) end
+if n > 0 then redis.call('INCR', P .. 'gen') end
+return {n, left}
+"""
+)
+
+# KEYS: timelines (one, or one per platform for the global timeline).
+# ARGV: max score ('+inf' or the cursor's), cursor story id ('' = none), limit.
+# Returns one string: per story "id FS score FS item id FS value ...", stories separated by GS (one bulk
+# reply parses far faster than nested arrays); a story whose items are gone has no item fields.
+PAGE = (
+    COMMON
+    + """
+local maxs, cm, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local cs = tonumber(maxs)
+local lists = {}
+for n, k in ipairs(KEYS) do
+  local extra = 0
+  if cm ~= '' then extra = redis.call('ZCOUNT', k, maxs, maxs) end
+  local r = redis.call('ZREVRANGEBYSCORE', k, maxs, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + extra)
+  local i = 1
+  while cm ~= '' and i < #r and tonumber(r[i + 1]) == cs and r[i] >= cm do i = i + 2 end  -- shown already
+  lists[n] = {r = r, i = i}
+end
+local recs, seen = {}, {}
+if #lists == 1 then  -- one timeline: already in order
+  local l = lists[1]
+  for i = l.i, #l.r - 1, 2 do
+    if #recs >= limit then break end
+    local parts = {l.r[i], l.r[i + 1]}
+    story_values(l.r[i], parts)
+    recs[#recs + 1] = table.concat(parts, '\\28')
+  end
+  return table.concat(recs, '\\29')
+end
+-- k-way merge of the sorted lists (score, then id, both descending), skipping a story seen on two platforms
+while #recs < limit do
+  local best, bs, bm
+  for _, l in ipairs(lists) do
+    if l.i < #l.r then
+      local m, s = l.r[l.i], tonumber(l.r[l.i + 1])
+      if best == nil or s > bs or (s == bs and m > bm) then best, bs, bm = l, s, m end
+    end
+  end
+  if best == nil then break end
+  local sid, score = best.r[best.i], best.r[best.i + 1]
+  best.i = best.i + 2
+  if not seen[sid] then
+    seen[sid] = true
+    local parts = {sid, score}
+    story_values(sid, parts)
+    recs[#recs + 1] = table.concat(parts, '\\28')
+  end
+end
+return table.concat(recs, '\\29')
+"""
+)
+
+# KEYS[1] a ``new`` timeline, KEYS[2] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
+# count, tau. Returns {count seen, stories} for the stories active in
+# [start, end], the stories as "id FS sum FS latest" joined by GS. A one-item story's engagement is read back from its hot score (its first and latest time
+# are the same), so most stories cost two O(1) lookups instead of reading their items.
+WINDOW = (
+    COMMON
+    + """
+local tau = tonumber(ARGV[5])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
+local out = {}
+for j = 1, #ids, 2 do
+  local sid, latest = ids[j], ids[j + 1]
+  local sum, alive = 0, 0
+  if redis.call('EXISTS', P .. 'st:' .. sid) == 0 then
+    local hot = redis.call('ZSCORE', KEYS[2], sid)
+    if hot then
+      sum = math.exp(tonumber(hot) - tonumber(latest) / tau) - 1
+      if sum < 1e-9 then sum = 0 end
+      alive = 1
+    end
+  else
+    for _, id in ipairs(story_ids(sid)) do
+      local v = redis.call('GET', P .. 'i:' .. id)
+      if v then
+        local f = split_head(v)
+        sum = sum + tonumber(f[9])
+        alive = alive + 1
+      end
+    end
+  end
+  if alive > 0 then out[#out + 1] = sid .. '\\28' .. tostring(sum) .. '\\28' .. latest end
+end
+return {tostring(#ids / 2), table.concat(out, '\\29')}
+"""
+)
+
+# KEYS[1] optout set (routing only). ARGV: story ids. Returns one string like PAGE's (score empty).
+STORIES = (
+    COMMON
+    + """
+local recs = {}
+for _, sid in ipairs(ARGV) do
+  local parts = {sid, ''}
+  story_values(sid, parts)
+  recs[#recs + 1] = table.concat(parts, '\\28')
+end
+return table.concat(recs, '\\29')
+"""
+)
+
+# KEYS[1] a community's ``new`` timeline. ARGV: tau, cutoff, batch.
+# Removes items created before the cutoff from up to `batch` stories; returns how many stories it saw.
+SWEEP = (
+    COMMON
+    + """
+local tau, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, ARGV[3])
+local ck = string.sub(KEYS[1], string.len(P .. 'tl:new:c:') + 1)
+for _, sid in ipairs(sids) do
+  for _, id in ipairs(story_ids(sid)) do
+    local v = redis.call('GET', P .. 'i:' .. id)
+    if v and tonumber(split_head(v)[1]) < cutoff then remove(id, tau) end
+  end
+  restory(sid, {[ck] = true}, tau)
+end
+return #sids
+"""
+)

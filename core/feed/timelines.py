@@ -1,0 +1,249 @@
+"""Reading the feed: ranked pages of stories per community, per platform or global, with cursors.
+
+``hot`` and ``new`` pages are one script call: a range of a sorted set (or, for the global timeline, a
+merge of the per-platform sets) plus the stories' items. Cursors are ``<score>~<story id>`` of the last
+story shown, so pages stay stable while new items arrive. ``top`` ranks the stories active in a period by
+their summed normalised engagement (the digests use the same ranking for their window).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from core.errors import InvalidInput
+from core.feed import keys as fk
+from core.feed.dedupe import tokens
+from core.feed.items import Story, decode, platform_label
+from core.feed.scripts import PAGE, STORIES, WINDOW
+from core.feed.settings import FeedSettings
+
+Order = Literal["hot", "new", "top"]
+ORDERS: tuple[Order, ...] = ("hot", "new", "top")
+WINDOW_CHUNK = 2000
+MAX_LIMIT = 100
+PLATFORMS_TTL_S = 5.0
+_CURSOR = re.compile(r"^(-?[0-9.e+-]+|inf)~([A-Za-z0-9_-]{1,32})$|^o([0-9]{1,7})$")
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which part of the feed: everything, one platform or one community, optionally about some words."""
+
+    kind: Literal["all", "platform", "community"] = "all"
+    value: str = ""  # platform name, or community key ``<platform>:<community>``
+    topics: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        base = {"all": "all", "platform": f"p:{self.value}", "community": f"c:{self.value}"}[self.kind]
+        return base + (f"|t:{','.join(self.topics)}" if self.topics else "")
+
+    @property
+    def label(self) -> str:
+        if self.kind == "community":
+            base = "this community"
+        elif self.kind == "platform":
+            base = platform_label(self.value)
+        else:
+            base = "all communities"
+        return base + (f" about {', '.join(self.topics)}" if self.topics else "")
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """``all``, ``platform:<name>`` or ``community:<platform>:<id>``, each optionally ``?topics``
+        given separately (HTTP query parameters)."""
+        kind, _, value = text.partition(":")
+        if kind == "all" and not value:
+            return cls()
+        if kind == "platform" and re.fullmatch(r"[a-z0-9_-]{1,32}", value):
+            return cls("platform", value)
+        if kind == "community" and re.fullmatch(r"[a-z0-9_-]{1,32}:[^\s]{1,128}", value):
+            return cls("community", value)
+        raise InvalidInput("Scope must be all, platform:<name> or community:<platform>:<id>.")
+
+    def with_topics(self, words: Sequence[str]) -> Scope:
+        return Scope(self.kind, self.value, normalise_topics(words))
+
+
+def normalise_topics(words: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for word in words:
+        for tok in tokens(word):
+            if tok not in out and len(out) < 8:
+                out.append(tok[:40])
+    return tuple(out)
+
+
+def matches(story: Story, topics: Sequence[str]) -> bool:
+    if not topics:
+        return True
+    wanted = set(topics)
+    return any(wanted.intersection(tokens(item.text)) for item in story.items)
+
+
+@dataclass(slots=True)
+class Page:
+    stories: list[Story]
+    cursor: str | None  # pass back for the next page; None at the end
+
+
+def _records(raw: bytes | str | None) -> list[list[bytes]]:
+    """The scripts' flat replies: records separated by GS, fields by FS."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    return [rec.split(b"\x1c") for rec in data.split(b"\x1d")] if data else []
+
+
+def _story(fields: list[bytes]) -> Story | None:
+    """(story id, score, item id, value, ...) -> Story, or None if its items are gone."""
+    items = [decode(i.decode(), v) for i, v in zip(fields[2::2], fields[3::2], strict=True)]
+    if not items:
+        return None
+    return Story(fields[0].decode(), float(fields[1] or 0), items)
+
+
+class Timelines:
+    """The feed's read side."""
+
+    def __init__(self, redis: aioredis.Redis, tau_s: float | None = None) -> None:
+        self.redis = redis
+        self.tau_s = tau_s if tau_s is not None else FeedSettings().tau_s
+        self._platforms: list[str] = []
+        self._platforms_at = -PLATFORMS_TTL_S
+        self._page = redis.register_script(PAGE)
+        self._window = redis.register_script(WINDOW)
+        self._stories = redis.register_script(STORIES)
+
+    async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> list[str]:
+        if scope.kind == "community":
+            return [fk.timeline(order, "c", scope.value)]
+        if scope.kind == "platform":
+            return [fk.timeline(order, "p", scope.value)]
+        now = time.monotonic()
+        if not self._platforms or now - self._platforms_at > PLATFORMS_TTL_S:  # a new platform is rare
+            self._platforms = sorted(_s(p) for p in await self.redis.smembers(fk.PLATFORMS))
+            self._platforms_at = now
+        return [fk.timeline(order, "p", p) for p in self._platforms]
+
+    async def page(
+        self,
+        scope: Scope,
+        order: Order = "hot",
+        limit: int = 20,
+        cursor: str | None = None,
+        *,
+        period_s: float = 86400.0,
+        now: float | None = None,
+    ) -> Page:
+        limit = max(1, min(limit, MAX_LIMIT))
+        if order == "top":
+            return await self._top_page(scope, limit, cursor, period_s, time.time() if now is None else now)
+        keys = await self.timeline_keys(scope, order)
+        max_score, last = self._parse_cursor(cursor)
+        if not keys:
+            return Page([], None)
+        found: list[Story] = []
+        for _ in range(20):  # topic pages read on until they have enough matching stories
+            records = _records(await self._page(keys=keys, args=[max_score, last, limit]))
+            for fields in records:
+                max_score, last = fields[1].decode(), fields[0].decode()
+                story = _story(fields)
+                if story is not None and matches(story, scope.topics):
+                    found.append(story)
+                    if len(found) == limit:
+                        return Page(found, f"{max_score}~{last}")
+            if len(records) < limit:
+                return Page(found, None)
+        return Page(found, f"{max_score}~{last}")
+
+    @staticmethod
+    def _parse_cursor(cursor: str | None) -> tuple[str, str]:
+        if not cursor:
+            return "+inf", ""
+        m = _CURSOR.match(cursor)
+        if not m or m.group(3) is not None:
+            raise InvalidInput("That page cursor is not valid; start again from the first page.")
+        return m.group(1), m.group(2)
+
+    async def ranked_window(self, scope: Scope, start: float, end: float) -> list[tuple[str, float, float]]:
+        """(story id, engagement, latest time) of every story active in [start, end], best first.
+        Topics do not change the ranking (they filter it), so this ignores them."""
+        best: dict[str, tuple[float, float]] = {}
+        new_keys = await self.timeline_keys(scope, "new")
+        hot_keys = await self.timeline_keys(scope, "hot")
+        for key, hot in zip(new_keys, hot_keys, strict=True):
+            offset = 0
+            while True:
+                raw = await self._window(keys=[key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
+                seen = int(float(_s(raw[0])))
+                for sid, total, latest in _records(raw[1]):
+                    best[sid.decode()] = (float(total), float(latest))
+                offset += seen
+                if seen < WINDOW_CHUNK:
+                    break
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+        return [(sid, total, latest) for sid, (total, latest) in ranked]
+
+    async def top(
+        self,
+        scope: Scope,
+        start: float,
+        end: float,
+        limit: int,
+        ranked: list[tuple[str, float, float]] | None = None,
+    ) -> list[Story]:
+        """The best stories of a period: most normalised engagement, then most recent. ``ranked`` is
+        the scope's ``ranked_window`` when the caller already has it (topic scopes share one)."""
+        if ranked is None:
+            ranked = await self.ranked_window(scope, start, end)
+        stories, _ = await self._collect(ranked, 0, limit, scope.topics)
+        return stories
+
+    async def _top_page(
+        self, scope: Scope, limit: int, cursor: str | None, period_s: float, now: float
+    ) -> Page:
+        offset = 0
+        if cursor:
+            m = _CURSOR.match(cursor)
+            if not m or m.group(3) is None:
+                raise InvalidInput("That page cursor is not valid; start again from the first page.")
+            offset = int(m.group(3))
+        ranked = await self.ranked_window(scope, now - period_s, now)
+        stories, end = await self._collect(ranked, offset, limit, scope.topics)
+        return Page(stories, f"o{end}" if end < len(ranked) else None)
+
+    async def _collect(
+        self, ranked: list[tuple[str, float, float]], offset: int, limit: int, topics: Sequence[str]
+    ) -> tuple[list[Story], int]:
+        out: list[Story] = []
+        position = offset
+        while position < len(ranked) and len(out) < limit:
+            batch = ranked[position : position + max(limit, 50)]
+            loaded = {s.id: s for s in await self.stories([sid for sid, _, _ in batch])}
+            for sid, total, _ in batch:
+                position += 1
+                story = loaded.get(sid)
+                if story is None:
+                    continue
+                story.score = total
+                if matches(story, topics):
+                    out.append(story)
+                    if len(out) == limit:
+                        break
+        return out, position
+
+    async def stories(self, story_ids: Sequence[str]) -> list[Story]:
+        """Stories by id, in the order asked; stories that no longer exist are left out."""
+        if not story_ids:
+            return []
+        raw = await self._stories(keys=[fk.OPTOUT], args=list(story_ids))
+        return [story for fields in _records(raw) if (story := _story(fields)) is not None]

@@ -1,0 +1,299 @@
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import keys
+from core.bus import load_action
+from core.contract import Action, Capabilities, DirectMessage, Post
+from core.feed import keys as fk
+from core.feed.digests import Digests, pack
+from core.feed.service import FeedService
+from core.feed.subscriptions import Schedule, Subscription
+from core.feed.timelines import Scope
+from core.scheduler import Scheduler
+from core.sender import Sender
+from core.services import Services
+from core.text import x_weighted_length
+from tests.core.feed.helpers import CountingSummarizer, item
+from tests.support import RecordingPlatform
+
+LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console for everyone."
+LAUNCH_X = "🚀 Chorus v2.0 is live: faster digests, smarter summaries and a brand-new console! #launch"
+TOPICS = [
+    "The community call moved to Thursday at 18:00 UTC so more people in the Americas can join.",
+    "New blog post about how the ranking normalises engagement per source and decays with time.",
+    "Translation volunteers wanted for Portuguese, Japanese and Turkish bot replies, DM a moderator.",
+    "The Lisbon pizza night is on Friday, reply here so we can book enough tables for everyone.",
+]
+
+
+def _ts(text: str, tz: str = "UTC") -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz)).timestamp()
+
+
+async def _outbox(redis: aioredis.Redis, platform: str) -> list[Action]:
+    return [load_action(fields[b"a"]) for _, fields in await redis.xrange(keys.outbox(platform))]
+
+
+def _sub(n: int, **kw: object) -> Subscription:
+    base: dict[str, object] = {
+        "id": f"s{n}",
+        "platform": "console",
+        "community": "c0",
+        "channel": "general",
+        "user": f"u{n}",
+    }
+    base.update(kw)
+    return Subscription(**base)  # type: ignore[arg-type]
+
+
+def _feed(services: Services, summarizer: CountingSummarizer | None = None) -> FeedService:
+    if summarizer is not None:
+        services.extras["summarizer"] = summarizer
+    return FeedService(services)
+
+
+async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscribers(
+    services: Services,
+) -> None:
+    summarizer = CountingSummarizer()
+    feed = _feed(services, summarizer)
+    now = time.time()
+    await feed.store.ingest([item(LAUNCH, platform="console", community="c0", created_at=now - 900)])
+    await feed.store.ingest([item(LAUNCH_X, platform="x", community="c0", created_at=now - 600)])
+    await feed.store.ingest(
+        [item(t, platform="console", community="c0", created_at=now - 300) for t in TOPICS]
+    )
+    for n in range(10):
+        await feed.subscriptions.save(_sub(n, scope="all"))
+    assert await feed.digests.deliver([f"s{n}" for n in range(10)], now - 86400, now) == 10
+    calls_for_ten = summarizer.calls
+    assert calls_for_ten == 5 + 1  # five stories, one intro
+    for n in range(10, 300):
+        await feed.subscriptions.save(_sub(n, scope="all"))
+    assert await feed.digests.deliver([f"s{n}" for n in range(10, 300)], now - 86400, now) == 290
+    other_worker = _feed(services)  # a second process: nothing cached in memory, everything in Redis
+    await feed.subscriptions.save(_sub(300, scope="all"))
+    assert await other_worker.digests.deliver(["s300"], now - 86400, now) == 1
+    assert summarizer.calls == calls_for_ten
+    actions = await _outbox(services.redis, "console")
+    assert len(actions) == 301 and len({a.id for a in actions}) == 301
+    text = actions[0].text  # type: ignore[union-attr]
+    lines = text.split("\n")
+    assert lines[1].startswith("Summary:")  # the intro
+    assert len(re.findall(r"^\d\. Summary: ", text, re.MULTILINE)) == 5  # five summarised stories
+    assert "Console by Ada: #news · X by Ada: https://x.com/i/web/status/" in text  # grouped, with links
+    assert text.index("Chorus v2.0") < text.index("X by Ada")
+    assert {a.text for a in actions} == {text}  # type: ignore[union-attr]
+
+
+async def test_without_a_summarizer_summaries_are_extractive(services: Services) -> None:
+    services.extras.pop("summarizer", None)
+    feed = FeedService(services)
+    now = time.time()
+    await feed.store.ingest([item(TOPICS[0] + " More details will follow soon.", created_at=now - 60)])
+    digest = await feed.digests.build(Scope(), now - 3600, now)
+    assert digest.summaries == [TOPICS[0]]
+    assert digest.intro == "1 story from hourly digest of all communities."
+    assert feed.summaries.calls == 0
+
+
+async def test_summarizer_failure_falls_back(services: Services) -> None:
+    async def broken(text: str, *, max_chars: int) -> str:
+        raise RuntimeError("model down")
+
+    services.extras["summarizer"] = broken
+    feed = FeedService(services)
+    now = time.time()
+    await feed.store.ingest([item(TOPICS[1], created_at=now - 60)])
+    digest = await feed.digests.build(Scope(), now - 3600, now)
+    assert digest.summaries == [TOPICS[1]] and feed.summaries.calls == 2
+
+
+async def test_edits_and_deletions_reach_digests_not_yet_sent(services: Services) -> None:
+    feed = _feed(services, CountingSummarizer())
+    now = time.time()
+    keep, drop = item(TOPICS[2], created_at=now - 120), item(TOPICS[3], created_at=now - 60)
+    await feed.store.ingest([keep, drop])
+    for n in range(2):
+        await feed.subscriptions.save(_sub(n, community="-1001", platform="telegram"))
+    scope_window = (now - 86400, now)
+    assert await feed.digests.deliver(["s0"], *scope_window) == 1
+    await feed.store.delete(drop.id)
+    await feed.store.edit(keep.id, TOPICS[2].replace("Turkish", "Greek"))
+    assert await feed.digests.deliver(["s1"], *scope_window) == 1
+    first, second = await _outbox(services.redis, "telegram")
+    assert "pizza" in first.text and "pizza" not in second.text  # type: ignore[union-attr]
+    assert "Greek" in second.text and "Turkish" not in second.text  # type: ignore[union-attr]
+
+
+async def test_digests_fit_each_platforms_limits(services: Services) -> None:
+    feed = _feed(services, CountingSummarizer())
+    now = time.time()
+    await feed.store.ingest([item(t, platform="x", community="acct", created_at=now - 60) for t in TOPICS])
+    dm = _sub(1, platform="x", community="acct", dm=True, scope="all")
+    timeline = _sub(2, platform="x", community="acct", scope="all")
+    await feed.subscriptions.save(dm)
+    await feed.subscriptions.save(timeline)
+    await feed.digests.deliver(["s1", "s2"], now - 86400, now)
+    actions = await _outbox(services.redis, "x")
+    dms = [a for a in actions if isinstance(a, DirectMessage)]
+    posts = [a for a in actions if isinstance(a, Post)]
+    assert len(dms) > 1 and all(x_weighted_length(a.text) <= 280 for a in dms)
+    assert all(a.user == "u1" for a in dms)
+    [thread] = posts  # X has threads: one Post whose parts are the chunks
+    assert len(thread.parts) == len(dms) and all(x_weighted_length(p) <= 280 for p in thread.parts)
+    chunks = pack(["a" * 150, "b" * 150, "c" * 600], Capabilities(max_text=320))
+    assert [len(c) for c in chunks] == [150, 150, 320, 280] or all(len(c) <= 320 for c in chunks)
+    assert "".join(chunks).replace("\n", "") == "a" * 150 + "b" * 150 + "c" * 600
+
+
+async def test_thousand_subscribers_five_zones_across_dst_two_workers(services: Services) -> None:
+    """Simulated time across Europe's DST end: every subscriber gets every window exactly once."""
+    summarizer = CountingSummarizer()
+    services.extras["summarizer"] = summarizer
+    workers = [FeedService(services) for _ in range(2)]
+    schedulers = [Scheduler(services.redis) for _ in range(2)]
+    for scheduler, feed in zip(schedulers, workers, strict=True):
+        scheduler.register("feed-digest", feed.digests.run_slot)
+    feed = workers[0]
+    start, stop = _ts("2024-10-26 12:00"), _ts("2024-10-28 12:00")  # Europe leaves DST on the 27th
+    communities = ["c0", "c1", "c2"]
+    items = []
+    t = start - 86400
+    n = 0
+    while t < stop:  # a post every 20 minutes in every community
+        for c in communities:
+            items.append(item(f"{TOPICS[n % 4]} Update {n}.", platform="console", community=c, created_at=t))
+            n += 1
+        t += 1200
+    await feed.store.ingest(items)
+    zones = ["Europe/Berlin", "Europe/London", "America/New_York", "Asia/Kolkata", "UTC"]
+    rng = random.Random(11)
+    subs = []
+    for s in range(1000):
+        hourly = s % 25 == 0
+        sub = _sub(
+            s,
+            community=communities[s % 3],
+            tz=zones[s % 5],
+            frequency="hourly" if hourly else "daily",
+            hour=rng.choice([1, 2, 7, 9, 18]),
+            minute=rng.choice([0, 30]),
+            scope="all" if s % 4 == 0 else "community",
+            dm=s % 7 == 0,
+        )
+        subs.append(sub)
+        await feed.subscriptions.save(sub)
+    for slot in {sub.schedule.slot for sub in subs}:
+        await feed.digests.ensure_job(Schedule.from_slot(slot), now=start)
+    now = start
+    while now <= stop:
+        await asyncio.gather(*(s.tick(now) for s in schedulers))
+        now += 300
+    actions = await _outbox(services.redis, "console")
+    assert len({a.id for a in actions}) == len(actions)  # no Action enqueued twice
+    per_window = Counter((a.ref or "") for a in actions)
+    expected = set()
+    for sub in subs:
+        s = sub.schedule
+        t = s.next_after(start)
+        while t <= stop:
+            expected.add(f"digest:{sub.id}:{t:.0f}")
+            t = s.next_after(t)
+    assert set(per_window) == expected
+    assert max(per_window.values()) == 1  # each digest is one message on the console
+    berlin = next(sub for sub in subs if sub.tz == "Europe/Berlin" and sub.frequency == "daily")
+    local = sorted(
+        datetime.fromtimestamp(int(ref.rsplit(":", 1)[1]), ZoneInfo("Europe/Berlin"))
+        for ref in per_window
+        if ref.startswith(f"digest:{berlin.id}:")
+    )
+    assert [d.day for d in local] == ([27, 28] if berlin.hour < 12 else [26, 27]) and {
+        (d.hour, d.minute) for d in local
+    } == {(berlin.hour, berlin.minute)}
+    # every story and every intro was summarised once, however many subscribers and workers shared it
+    assert len(summarizer.texts) == len(set(summarizer.texts))
+
+
+async def test_missed_window_is_sent_once_on_recovery(services: Services) -> None:
+    feed = _feed(services, CountingSummarizer())
+    scheduler = Scheduler(services.redis)
+    scheduler.register("feed-digest", feed.digests.run_slot)
+    t0 = _ts("2024-03-01 12:00")
+    await feed.store.ingest(
+        [item(TOPICS[0], platform="console", community="c0", created_at=_ts("2024-03-04 08:00"))]
+    )
+    sub = _sub(1, hour=9, tz="Europe/Berlin")
+    await feed.subscriptions.save(sub)
+    await feed.digests.ensure_job(sub.schedule, now=t0)
+    # everything is down from 1 to 4 March; it comes back at 10:00 Berlin on the 4th
+    back = _ts("2024-03-04 10:00", "Europe/Berlin")
+    assert await scheduler.tick(back) == 1
+    assert await scheduler.tick(back + 60) == 0
+    actions = await _outbox(services.redis, "console")
+    assert [a.ref for a in actions] == [f"digest:s1:{_ts('2024-03-04 09:00', 'Europe/Berlin'):.0f}"]
+    assert await scheduler.next_run("feed-digest:" + sub.schedule.slot) == _ts(
+        "2024-03-05 09:00", "Europe/Berlin"
+    )
+
+
+async def test_a_run_that_died_after_claiming_is_resent_and_delivered_once(services: Services) -> None:
+    feed = _feed(services, CountingSummarizer())
+    platform = RecordingPlatform("test", Capabilities(max_text=4000))
+    services.platforms["test"] = platform.capabilities
+    now = time.time()
+    await feed.store.ingest([item(TOPICS[1], platform="test", community="c1", created_at=now - 60)])
+    sub = _sub(1, platform="test", community="c1")
+    await feed.subscriptions.save(sub)
+    start, end = now - 86400, now
+    # the first run claimed the window and enqueued, then died before marking it sent
+    await feed.digests.deliver(["s1"], start, end)
+    await services.redis.set(fk.sent("s1", end), "p")
+    # the rerun re-enqueues with the same Action ids; a second claim by someone else sends nothing
+    assert await feed.digests.deliver(["s1"], start, end) == 1
+    assert await feed.digests.deliver(["s1"], start, end) == 0
+    sender = Sender(services.bus, platform)
+    deliveries = await services.bus.read_actions("test", "t", 10, 10)
+    assert len(deliveries) == 2  # enqueued twice...
+    for delivery in deliveries:
+        await sender.handle(delivery)
+    assert len(platform.sent) == 1 and "ranking" in platform.sent[0].text  # type: ignore[union-attr]
+
+
+def test_replies_for_on_demand_digests_split_on_story_boundaries() -> None:
+    from core.feed.digests import Digest
+    from core.feed.items import Story
+
+    stories = [Story(f"s{n}", 0.0, [item(TOPICS[n % 4])]) for n in range(4)]
+    digest = Digest(Scope(), 0.0, 86400.0, stories, [t for t in TOPICS], "Four stories today.")
+    from core.contract import Reply
+
+    base = Reply(platform="discord", community="1", channel="2", text="", id="e1")
+    replies = Digests.replies_for(base, digest, Capabilities(max_text=200))
+    assert len(replies) == 5 and all(len(r.text) <= 200 for r in replies)  # type: ignore[union-attr]
+    assert [r.id for r in replies] == [f"e1-{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii text",
+        "see chorus.dev and https://example.com/a/very/long/path/that/is/longer/than/twenty-three",
+        "日本語の文章です。絵文字もあります 👩‍👩‍👧‍👦🚀 and café",
+        "short x.co link and a.b.c mail@example.org",
+    ],
+)
+def test_x_length_bound_never_undercounts(text: str) -> None:
+    from core.feed.digests import x_length_bound
+
+    assert x_length_bound(text) >= x_weighted_length(text)
