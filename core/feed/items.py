@@ -224,8 +224,10 @@ def permalink(platform: str, community: str, channel: str, message_id: str) -> s
     """The public link to a message, where the platform has one (derived, so it is not stored)."""
     if platform == "discord" and community.isdigit() and channel.isdigit():
         return f"https://discord.com/channels/{community}/{channel}/{message_id}"
-    if platform == "telegram" and community.startswith("-100") and message_id.isdigit():
-        return f"https://t.me/c/{community[4:]}/{message_id}"
+    if platform == "telegram":  # the adapter names messages "<chat id>:<message id>"
+        number = message_id.rpartition(":")[2]
+        if community.startswith("-100") and number.isdigit():
+            return f"https://t.me/c/{community[4:]}/{number}"
     if platform == "x" and message_id.isdigit():
         return f"https://x.com/i/web/status/{message_id}"
     return ""
