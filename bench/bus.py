@@ -159,27 +159,55 @@ async def main():
     redis = connect({url!r})
     svc = Services(Settings(CHORUS_REDIS_URL={url!r}), redis, Bus(redis))
     async def burn(ev, svc):
-        end = time.process_time() + {cpu!r}
         x = 0
-        while time.process_time() < end:
-            x += 1
+        for i in range({work!r}):  # pure CPU, no system calls
+            x += i
         return [reply_to_event(ev, "done")]
     svc.mention = burn
+    await redis.incr("bench:ready")
     await Worker(svc.bus, Router(svc), concurrency=8).run(asyncio.Event())
 
 asyncio.run(main())
 """
 
 
-async def cpu_scaling(url: str, services: Services, processes: int, n: int = 400, cpu: float = 0.01) -> float:
+WORK = 100_000  # about 10 ms of pure-Python arithmetic on this machine
+
+RAW_BURN = """
+import time
+
+def burn():
+    x = 0
+    for i in range({work}):
+        x += i
+    return x
+
+t = time.perf_counter()
+for _ in range({n}):
+    burn()
+print(time.perf_counter() - t)
+"""
+
+
+def raw_cpu_scaling(processes: int, n: int = 300) -> float:
+    """The machine's own scaling: the same work in plain processes, no Redis, no Chorus."""
+    code = RAW_BURN.format(n=n, work=WORK)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(processes)]
+    elapsed = [float(p.communicate()[0]) for p in procs]  # measured inside each process: start-up excluded
+    return n * processes / max(elapsed)
+
+
+async def cpu_scaling(url: str, services: Services, processes: int, n: int = 600) -> float:
     r = services.redis
     await r.flushall()
-    for i in range(n):
-        await services.bus.publish(_event(i))
-    code = CPU_WORKER.format(root=str(ROOT), url=url, cpu=cpu)
-    start = time.perf_counter()
+    code = CPU_WORKER.format(root=str(ROOT), url=url, work=WORK)
     procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
     try:
+        while int(await r.get("bench:ready") or 0) < processes:  # process start-up is not measured
+            await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        for i in range(n):
+            await services.bus.publish(_event(i))
         while await r.xlen(keys.outbox("bench")) < n:
             await asyncio.sleep(0.02)
         return n / (time.perf_counter() - start)
@@ -210,6 +238,8 @@ async def main() -> None:
             stage("CPU-bound, 1 and 2 processes")
             one = await cpu_scaling(server.url, services, 1)
             two = await cpu_scaling(server.url, services, 2)
+            raw_one = raw_cpu_scaling(1)
+            raw_two = raw_cpu_scaling(2)
             await redis.aclose()
         finally:
             server.release()
@@ -228,11 +258,20 @@ async def main() -> None:
     )
     print(f"50 ms model time, 1 worker process: {model_tput:,.0f} Events/s (offered 400/s)")
     print(
-        f"CPU-bound handler (10 ms CPU/Event): 1 process {one:,.0f}/s, 2 processes {two:,.0f}/s, "
+        f"CPU-bound handler: 1 worker process {one:,.0f} Events/s, 2 processes {two:,.0f} Events/s, "
         f"speed-up x{two / one:.2f}"
     )
-    ok = pct(lat, 50) <= 5 and pct(lat, 99) <= 25 and model_tput >= 200 and two / one >= 1.6
-    print("goals (p50<=5ms, p99<=25ms, >=200/s with 50ms model, 2 procs >=1.6x):", "met" if ok else "NOT met")
+    print(
+        f"  raw baseline, the same work in plain processes: 1 {raw_one:,.0f}/s, 2 {raw_two:,.0f}/s, "
+        f"speed-up x{raw_two / raw_one:.2f} (what this machine's two vCPUs allow)"
+    )
+    goals = {
+        "p50<=5ms": pct(lat, 50) <= 5,
+        "p99<=25ms": pct(lat, 99) <= 25,
+        ">=200/s with 50ms model": model_tput >= 200,
+        "2 procs >=1.6x": two / one >= 1.6,
+    }
+    print("goals:", ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in goals.items()))
 
 
 if __name__ == "__main__":

@@ -204,7 +204,9 @@ class Bus:
         self, stream: str, group: str, consumer: str, count: int, block_ms: int
     ) -> list[Delivery]:
         try:
-            reply: Any = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            reply: Any = await self.redis.xreadgroup(
+                group, consumer, {stream: ">"}, count=count, block=block_ms
+            )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
