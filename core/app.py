@@ -31,20 +31,15 @@ from core.worker import Worker
 
 log = logging.getLogger(__name__)
 
-# Feature modules, each with ``install(services)``; the ones not built yet are skipped.
+# Feature modules, each with ``install(services)`` registering its commands, handlers and extras.
 FEATURES = ("core.builtin", "core.prompts.commands", "core.assistant.commands", "core.feed.commands")
 
 
 async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
     services = Services(settings=settings, redis=redis, bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s))
     services.extras["scheduler"] = Scheduler(redis)
-    for name in reversed(FEATURES):  # builtin last: it only fills names nobody registered
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue
+    for name in FEATURES:
+        module = importlib.import_module(name)
         result = module.install(services)
         if asyncio.iscoroutine(result):
             await result

@@ -18,6 +18,7 @@ from typing import Any
 from bots import registry
 from core import logs
 from core.app import Run, choose_platforms, install_signal_handlers
+from core.assistant.models import describe_model
 from core.errors import ChorusError
 from core.settings import Settings
 
@@ -91,9 +92,7 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
         "Redis: "
         + ("embedded (private server under the data dir)" if settings.embedded_redis else "CHORUS_REDIS_URL")
     )
-    describe_model = _model_description()
-    if describe_model:
-        out.append(f"Model: {describe_model}")
+    out.append(f"Model: {describe_model(settings)}")
     out.append("")
     out.append("Platforms:")
     for name in registry.PLATFORMS:
@@ -109,14 +108,6 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
     out.append("  console: always available (used when no platform is configured)")
     print("\n".join(out))
     return 0
-
-
-def _model_description() -> str:
-    try:
-        module = importlib.import_module("core.assistant.models")
-    except ModuleNotFoundError:
-        return "(the assistant is not built in this version)"
-    return str(module.describe_model(Settings()))
 
 
 COMMANDS: dict[str, Subcommand] = {"run": _run, "worker": _worker}
@@ -168,12 +159,9 @@ def _all_secrets(settings: Settings) -> list[str]:
 
 
 def _load_extensions() -> None:
+    """Feature CLIs register their subcommands with ``extend`` when imported."""
     for name in ("core.prompts.cli", "core.feed.cli"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
+        importlib.import_module(name)
 
 
 if __name__ == "__main__":
