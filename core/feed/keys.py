@@ -3,6 +3,7 @@
 =====================================================  =====================================================
 ``chorus:{feed}:i:<item id>``                          one item: ``<prefix fields>\\x1e<json>`` (TTL = retention)
 ``chorus:{feed}:st:<story id>``                        set of member item ids of a story with two or more items
+``chorus:{feed}:multi``                                set of the story ids that have such a member set
 ``chorus:{feed}:tl:<new|hot>:c:<platform:community>``  sorted set of story ids: a community's timeline
 ``chorus:{feed}:tl:<new|hot>:p:<platform>``            sorted set of story ids: a platform's timeline
 ``chorus:{feed}:platforms``                            set of platforms with items (the global timeline merges them)

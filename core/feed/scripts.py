@@ -68,19 +68,34 @@ local function story_ids(sid)
   return m
 end
 
--- Append a story's (item id, value) pairs to `out`. A one-item story is one GET: its item's story field
--- is empty (the value has SEP immediately before HEND); a story's first item gets its own id there when
--- a second item joins, so anything else goes through the story's member set.
-local function story_values(sid, out)
-  local v = redis.call('GET', P .. 'i:' .. sid)
-  if v and string.find(v, SEP .. HEND, 1, true) then
-    out[#out + 1] = sid; out[#out + 1] = v
-    return
+-- The records of many stories ("id FS score FS item id FS value ..." joined by GS) as one string: lead
+-- items come from one MGET (a Lua redis.call costs microseconds, so fifty GETs cost more than the page's
+-- other work) and the reply is built in one flat table; only multi-item stories read their member sets.
+-- A story with no living item is a record without items (a page's cursor still moves past it).
+local function story_records(sids, scores)
+  local n = #sids
+  if n == 0 then return '' end
+  local keys, vals = {{}}, {{}}
+  for i = 1, n do keys[i] = P .. 'i:' .. sids[i] end
+  for i = 1, n, 4000 do
+    local got = redis.call('MGET', unpack(keys, i, math.min(i + 3999, n)))
+    for j = 1, #got do vals[i + j - 1] = got[j] end
   end
-  for _, id in ipairs(story_ids(sid)) do
-    local w = redis.call('GET', P .. 'i:' .. id)
-    if w then out[#out + 1] = id; out[#out + 1] = w end
+  local out, k, single, find = {{}}, 0, SEP .. HEND, string.find
+  for i = 1, n do
+    local sid, v = sids[i], vals[i]
+    out[k + 1] = sid; out[k + 2] = '\\28'; out[k + 3] = scores[i] or ''; k = k + 3
+    if v and find(v, single, 1, true) then
+      out[k + 1] = '\\28'; out[k + 2] = sid; out[k + 3] = '\\28'; out[k + 4] = v; k = k + 4
+    else
+      for _, id in ipairs(story_ids(sid)) do
+        local w = redis.call('GET', P .. 'i:' .. id)
+        if w then out[k + 1] = '\\28'; out[k + 2] = id; out[k + 3] = '\\28'; out[k + 4] = w; k = k + 4 end
+      end
+    end
+    k = k + 1; out[k] = '\\29'
   end
+  return table.concat(out, '', 1, k - 1)
 end
 
 local function index(sid, ck, tnew, hot)
@@ -139,7 +154,10 @@ local function remove(id, tau)
   if e > 0 then redis.call('HINCRBYFLOAT', src, 'e', -e) end
   redis.call('DEL', key)
   local st = P .. 'st:' .. sid
-  if redis.call('SREM', st, id) == 1 and redis.call('SCARD', st) == 0 then redis.call('DEL', st) end
+  if redis.call('SREM', st, id) == 1 and redis.call('SCARD', st) == 0 then
+    redis.call('DEL', st)
+    redis.call('SREM', P .. 'multi', sid)
+  end
   restory(sid, {{[f[2]] = true}}, tau)
   return 1
 end
@@ -301,6 +319,7 @@ for n, it in ipairs(items) do
           local st = P .. 'st:' .. sid
           if redis.call('EXISTS', st) == 0 then
             redis.call('SADD', st, sid)
+            redis.call('SADD', P .. 'multi', sid)
             local lead_key = P .. 'i:' .. sid
             local lead = redis.call('GET', lead_key)
             local cut = lead and string.find(lead, SEP .. HEND, 1, true)
@@ -450,55 +469,58 @@ for n, k in ipairs(KEYS) do
   while cm ~= '' and i < #r and tonumber(r[i + 1]) == cs and r[i] >= cm do i = i + 2 end  -- shown already
   lists[n] = {r = r, i = i}
 end
-local recs, seen = {}, {}
+local sids, scores, seen = {}, {}, {}
 if #lists == 1 then  -- one timeline: already in order
   local l = lists[1]
   for i = l.i, #l.r - 1, 2 do
-    if #recs >= limit then break end
-    local parts = {l.r[i], l.r[i + 1]}
-    story_values(l.r[i], parts)
-    recs[#recs + 1] = table.concat(parts, '\\28')
+    if #sids >= limit then break end
+    sids[#sids + 1] = l.r[i]; scores[#scores + 1] = l.r[i + 1]
   end
-  return table.concat(recs, '\\29')
-end
--- k-way merge of the sorted lists (score, then id, both descending), skipping a story seen on two platforms
-while #recs < limit do
-  local best, bs, bm
-  for _, l in ipairs(lists) do
-    if l.i < #l.r then
-      local m, s = l.r[l.i], tonumber(l.r[l.i + 1])
-      if best == nil or s > bs or (s == bs and m > bm) then best, bs, bm = l, s, m end
+else
+  -- k-way merge of the sorted lists (score, then id, both descending), skipping a story seen on two platforms
+  while #sids < limit do
+    local best, bs, bm
+    for _, l in ipairs(lists) do
+      if l.i < #l.r then
+        local m, s = l.r[l.i], tonumber(l.r[l.i + 1])
+        if best == nil or s > bs or (s == bs and m > bm) then best, bs, bm = l, s, m end
+      end
+    end
+    if best == nil then break end
+    local sid, score = best.r[best.i], best.r[best.i + 1]
+    best.i = best.i + 2
+    if not seen[sid] then
+      seen[sid] = true
+      sids[#sids + 1] = sid; scores[#scores + 1] = score
     end
   end
-  if best == nil then break end
-  local sid, score = best.r[best.i], best.r[best.i + 1]
-  best.i = best.i + 2
-  if not seen[sid] then
-    seen[sid] = true
-    local parts = {sid, score}
-    story_values(sid, parts)
-    recs[#recs + 1] = table.concat(parts, '\\28')
-  end
 end
-return table.concat(recs, '\\29')
+return story_records(sids, scores)
 """
 )
 
 # KEYS[1] a ``new`` timeline, KEYS[2] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
-# count, tau. Returns {count seen, stories} for the stories active in
-# [start, end], the stories as "id FS sum FS latest" joined by GS. A one-item story's engagement is read back from its hot score (its first and latest time
-# are the same), so most stories cost two O(1) lookups instead of reading their items.
+# count, tau. Returns {count seen, ids joined by GS, sums and latest times joined by spaces} for the
+# stories active in [start, end] (three flat strings: Python splits each in C instead of a record each). A one-item story's engagement is read
+# back from its hot score (its first and latest time are the same): one ZMSCORE and one SMISMEMBER (of the
+# set of multi-item stories) for the whole chunk instead of reading items; only multi-item stories do.
 WINDOW = (
     COMMON
     + """
 local tau = tonumber(ARGV[5])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
-local out = {}
-for j = 1, #ids, 2 do
-  local sid, latest = ids[j], ids[j + 1]
+local out_ids, out_sums, out_latest = {}, {}, {}
+local n = #ids / 2
+if n == 0 then return {'0', '', '', ''} end
+local sids = {}
+for j = 1, n do sids[j] = ids[2 * j - 1] end
+local hots = redis.call('ZMSCORE', KEYS[2], unpack(sids))
+local multi = redis.call('SMISMEMBER', P .. 'multi', unpack(sids))
+for j = 1, n do
+  local sid, latest = sids[j], ids[2 * j]
   local sum, alive = 0, 0
-  if redis.call('EXISTS', P .. 'st:' .. sid) == 0 then
-    local hot = redis.call('ZSCORE', KEYS[2], sid)
+  if multi[j] == 0 then
+    local hot = hots[j]
     if hot then
       sum = math.exp(tonumber(hot) - tonumber(latest) / tau) - 1
       if sum < 1e-9 then sum = 0 end
@@ -514,9 +536,12 @@ for j = 1, #ids, 2 do
       end
     end
   end
-  if alive > 0 then out[#out + 1] = sid .. '\\28' .. tostring(sum) .. '\\28' .. latest end
+  if alive > 0 then
+    local k = #out_ids + 1
+    out_ids[k] = sid; out_sums[k] = tostring(sum); out_latest[k] = latest
+  end
 end
-return {tostring(#ids / 2), table.concat(out, '\\29')}
+return {tostring(n), table.concat(out_ids, '\\29'), table.concat(out_sums, ' '), table.concat(out_latest, ' ')}
 """
 )
 
@@ -524,13 +549,7 @@ return {tostring(#ids / 2), table.concat(out, '\\29')}
 STORIES = (
     COMMON
     + """
-local recs = {}
-for _, sid in ipairs(ARGV) do
-  local parts = {sid, ''}
-  story_values(sid, parts)
-  recs[#recs + 1] = table.concat(parts, '\\28')
-end
-return table.concat(recs, '\\29')
+return story_records(ARGV, {})
 """
 )
 

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import redis.asyncio as aioredis
 
@@ -89,6 +89,29 @@ def matches(story: Story, topics: Sequence[str]) -> bool:
         return True
     wanted = set(topics)
     return any(wanted.intersection(tokens(item.text)) for item in story.items)
+
+
+class Ranking(Sequence[tuple[str, float, float]]):
+    """A window's stories best first, as (story id, engagement, latest time); entries are built only
+    when read (a digest reads five of the tens of thousands of stories a global window ranks)."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, order: list[tuple[float, float, bytes]]) -> None:
+        self._order = order  # (-engagement, -latest, id)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, float, float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, float, float]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, float, float] | list[tuple[str, float, float]]:
+        if isinstance(index, slice):
+            return [(sid.decode(), -total, -last) for total, last, sid in self._order[index]]
+        total, last, sid = self._order[index]
+        return sid.decode(), -total, -last
 
 
 @dataclass(slots=True)
@@ -174,10 +197,10 @@ class Timelines:
             raise InvalidInput("That page cursor is not valid; start again from the first page.")
         return m.group(1), m.group(2)
 
-    async def ranked_window(self, scope: Scope, start: float, end: float) -> list[tuple[str, float, float]]:
+    async def ranked_window(self, scope: Scope, start: float, end: float) -> Ranking:
         """(story id, engagement, latest time) of every story active in [start, end], best first.
         Topics do not change the ranking (they filter it), so this ignores them."""
-        best: dict[str, tuple[float, float]] = {}
+        best: dict[bytes, tuple[float, float]] = {}
         new_keys = await self.timeline_keys(scope, "new")
         hot_keys = await self.timeline_keys(scope, "hot")
         for key, hot in zip(new_keys, hot_keys, strict=True):
@@ -185,13 +208,15 @@ class Timelines:
             while True:
                 raw = await self._window(keys=[key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
                 seen = int(float(_s(raw[0])))
-                for sid, total, latest in _records(raw[1]):
-                    best[sid.decode()] = (float(total), float(latest))
+                if raw[1]:  # a story on two platforms comes back from both with the same figures
+                    sums = map(float, raw[2].split())
+                    latest = map(float, raw[3].split())
+                    best.update(zip(raw[1].split(b"\x1d"), zip(sums, latest, strict=True), strict=True))
                 offset += seen
                 if seen < WINDOW_CHUNK:
                     break
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
-        return [(sid, total, latest) for sid, (total, latest) in ranked]
+        # most engagement, then most recent, then id: plain tuples sort in C, without a key function
+        return Ranking(sorted((-total, -last, sid) for sid, (total, last) in best.items()))
 
     async def top(
         self,
@@ -199,7 +224,7 @@ class Timelines:
         start: float,
         end: float,
         limit: int,
-        ranked: list[tuple[str, float, float]] | None = None,
+        ranked: Sequence[tuple[str, float, float]] | None = None,
     ) -> list[Story]:
         """The best stories of a period: most normalised engagement, then most recent. ``ranked`` is
         the scope's ``ranked_window`` when the caller already has it (topic scopes share one)."""
@@ -222,7 +247,7 @@ class Timelines:
         return Page(stories, f"o{end}" if end < len(ranked) else None)
 
     async def _collect(
-        self, ranked: list[tuple[str, float, float]], offset: int, limit: int, topics: Sequence[str]
+        self, ranked: Sequence[tuple[str, float, float]], offset: int, limit: int, topics: Sequence[str]
     ) -> tuple[list[Story], int]:
         out: list[Story] = []
         position = offset
