@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 DONE_TTL_S = 7 * 86400
 SENT_TTL_S = 30 * 86400
 BLOB_TTL_S = 30 * 86400
+SHARED_CACHE = 256
 
 # Accept an Event once per platform message id, atomically with storing it.
 _PUBLISH = """
@@ -60,6 +63,7 @@ class Bus:
         self._publish = redis.register_script(_PUBLISH)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._groups_ready: set[str] = set()
+        self._shared: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # -- setup ---------------------------------------------------------------------------------
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -144,10 +148,13 @@ class Bus:
 
         One script call, atomic like a transaction but without a reply per Action to parse: a digest
         round enqueues a hundred thousand of them."""
+        await self.enqueue_dumped([(a.platform, dump_action(a)) for a in actions])
+
+    async def enqueue_dumped(self, actions: Sequence[tuple[str, str | bytes]]) -> None:
+        """``enqueue`` for Actions already serialised, as (platform, JSON) pairs: a digest round writes a
+        hundred thousand from a few validated prototypes instead of building each as a model."""
         if actions:
-            await self._enqueue(
-                keys=[keys.outbox(a.platform) for a in actions], args=[dump_action(a) for a in actions]
-            )
+            await self._enqueue(keys=[keys.outbox(p) for p, _ in actions], args=[a for _, a in actions])
 
     async def read_actions(self, platform: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         stream = keys.outbox(platform)
@@ -192,6 +199,22 @@ class Bus:
         blob_id = hashlib.sha256(data).hexdigest()[:32]
         await self.redis.set(keys.blob(blob_id), data, ex=ttl_s)
         return blob_id
+
+    async def put_shared(self, fields: dict[str, Any], ttl_s: int = BLOB_TTL_S) -> str:
+        """Store Action fields many Actions share (see ``Action.shared``); the same fields, the same id."""
+        return await self.put_blob(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS), ttl_s)
+
+    async def resolve_shared(self, action: Action) -> Action:
+        """The Action with its shared fields filled in (a small cache: a digest round reads each once)."""
+        if not action.shared:
+            return action
+        fields = self._shared.get(action.shared)
+        if fields is None:
+            fields = orjson.loads(await self.get_blob(action.shared))
+            self._shared[action.shared] = fields
+            while len(self._shared) > SHARED_CACHE:
+                self._shared.popitem(last=False)
+        return type(action).model_validate({**action.model_dump(), **fields, "shared": None})
 
     async def get_blob(self, blob_id: str) -> bytes:
         data = await self.redis.get(keys.blob(blob_id))

@@ -113,6 +113,9 @@ class _ActionBase(BaseModel):
     thread: str | None = None
     event_id: str | None = None  # the Event this answers, if any
     ref: str | None = None  # core's handle on what is delivered (e.g. a draft id), kept with the receipt
+    # Blob id of fields shared by many Actions (a digest going to 100,000 subscribers is stored once, not
+    # copied into each one's outbox entry); the sender fills them in before anything else sees the Action.
+    shared: str | None = None
 
 
 class Reply(_ActionBase):

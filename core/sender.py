@@ -77,9 +77,12 @@ class Sender:
 
     async def handle(self, delivery: Delivery) -> None:
         try:
-            action = load_action(delivery.payload)
+            action = await self.bus.resolve_shared(load_action(delivery.payload))
         except ValueError:
             await self.bus.dead_letter(delivery, "invalid action", stream=keys.outbox(self.platform.name))
+            return
+        except KeyError:  # its shared text outlived its TTL: the outbox held it for weeks
+            await self.bus.dead_letter(delivery, "shared text expired", stream=keys.outbox(self.platform.name))
             return
         try:
             await self.deliver(action)

@@ -23,13 +23,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
+
 from core.contract import Action, Capabilities, DirectMessage, Post, Reply
 from core.feed import keys as fk
 from core.feed.items import Story, platform_label
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
 from core.feed.summaries import Summaries
-from core.feed.timelines import Scope, Timelines
+from core.feed.timelines import Ranking, Scope, Timelines
 from core.platform import measure_for
 from core.scheduler import Job, Scheduler
 from core.services import Services
@@ -77,7 +79,6 @@ end
 return n
 """
 
-Ranking = list[tuple[str, float, float]]
 T = TypeVar("T")
 
 
@@ -120,6 +121,7 @@ class Digest:
     summaries: list[str]
     intro: str
     _packed: dict[Capabilities, list[str]] = field(default_factory=dict, repr=False)
+    _shared: dict[tuple[Capabilities, bool], list[str]] = field(default_factory=dict, repr=False)
 
     def chunks(self, caps: Capabilities) -> list[str]:
         """The digest split for a platform, computed once per platform (X's weighted length is slow)."""
@@ -223,6 +225,7 @@ class Digests:
         self.settings = settings
         self._cache: OrderedDict[tuple[str, float, float, int], asyncio.Task[Digest]] = OrderedDict()
         self._rankings: OrderedDict[tuple[str, float, float, int], asyncio.Task[Ranking]] = OrderedDict()
+        self._prototypes: dict[bool, dict[str, Any]] = {}  # DM or not -> an Action as JSON-ready fields
         self._claim = self.redis.register_script(CLAIM)
         self._mark = self.redis.register_script(MARK)
         self._building = asyncio.Semaphore(BUILDS_AT_ONCE)  # bounded: a digest round must not exhaust
@@ -264,12 +267,33 @@ class Digests:
         caps = self.services.platforms.get(platform)
         return caps if isinstance(caps, Capabilities) else KNOWN_LIMITS.get(platform, CONSERVATIVE)
 
-    def actions_for(self, sub: Subscription, digest: Digest, *, tag: str) -> list[Action]:
-        """The subscriber's messages: split to the platform's limit, ids derived from (subscriber, window)."""
-        caps = self.capabilities(sub.platform)
-        chunks = digest.chunks(caps)
+    async def shared_texts(self, digest: Digest, caps: Capabilities, thread: bool, ttl_s: int) -> list[str]:
+        """The digest's messages for one kind of platform, stored once for every subscriber who gets them
+        (``Action.shared``): one id per message, or one for the whole thread."""
+        key = (caps, thread)
+        ids = digest._shared.get(key)
+        if ids is None:
+            chunks = digest.chunks(caps)
+            bus = self.services.bus
+            if thread:
+                ids = [await bus.put_shared({"text": chunks[0], "parts": list(chunks)}, ttl_s)]
+            else:
+                ids = [await bus.put_shared({"text": text}, ttl_s) for text in chunks]
+            digest._shared[key] = ids
+        return ids
+
+    def dumped_actions_for(self, sub: Subscription, shared: Sequence[str], *, tag: str) -> list[tuple[str, bytes]]:
+        """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
+        serialised as the bus stores them: one validated prototype per kind of message copied with the
+        subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
+        proto = self._prototypes.get(sub.dm)
+        if proto is None:
+            model = DirectMessage if sub.dm else Post
+            extra = {"user": "u"} if sub.dm else {}
+            example = model(id="-", platform="-", community="-", channel="-", text="", shared="-", **extra)
+            self._prototypes[sub.dm] = proto = example.model_dump(mode="json")
         base = f"digest-{sub.id}-{tag}"
-        common: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "platform": sub.platform,
             "community": sub.community,
             "channel": sub.channel,
@@ -277,13 +301,16 @@ class Digests:
             "ref": f"digest:{sub.id}:{tag}",
         }
         if sub.dm:
-            return [
-                DirectMessage(id=f"{base}-{i}", user=sub.user, text=text, **common)
-                for i, text in enumerate(chunks)
-            ]
-        if caps.threads and len(chunks) > 1:
-            return [Post(id=f"{base}-0", text=chunks[0], parts=tuple(chunks), **common)]
-        return [Post(id=f"{base}-{i}", text=text, **common) for i, text in enumerate(chunks)]
+            fields["user"] = sub.user
+        return [
+            (sub.platform, orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}))
+            for i, blob in enumerate(shared)
+        ]
+
+    def as_thread(self, sub: Subscription, digest: Digest) -> bool:
+        """Posted as one thread where the platform chains messages (a DM is separate messages)."""
+        caps = self.capabilities(sub.platform)
+        return not sub.dm and caps.threads and len(digest.chunks(caps)) > 1
 
     @staticmethod
     def replies_for(event_reply: Reply, digest: Digest, caps: Capabilities) -> list[Action]:
@@ -327,16 +354,18 @@ class Digests:
         # each scope's digest is built once, and all of them at the same time
         built = await asyncio.gather(*(self.shared(scope, start, end, gen) for scope in scopes.values()))
         digests = dict(zip(scopes, built, strict=True))
-        actions: list[Action] = []
+        actions: list[tuple[str, bytes]] = []
         enqueued = 0
         for sub, scope in zip(todo, sub_scopes, strict=True):
             digest = digests[scope.key]
             if digest.empty:
                 continue
-            actions.extend(self.actions_for(sub, digest, tag=window))
+            caps = self.capabilities(sub.platform)
+            shared = await self.shared_texts(digest, caps, self.as_thread(sub, digest), ttl)
+            actions.extend(self.dumped_actions_for(sub, shared, tag=window))
             enqueued += 1
         if actions:
-            await self.services.bus.enqueue(actions)
+            await self.services.bus.enqueue_dumped(actions)
         await self._mark(keys=[fk.GEN], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
         self.sent += enqueued
         return enqueued

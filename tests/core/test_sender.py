@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.bus import Bus
-from core.contract import Capabilities, Choice, Edit, OfferChoices, Receipt, Reply
+from core.contract import Capabilities, Choice, Edit, OfferChoices, Post, Receipt, Reply
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
 from core.sender import Sender
 from tests.support import RecordingPlatform, wait_until
@@ -120,3 +120,29 @@ async def test_shutdown_interrupts_a_long_rate_limit_wait_and_keeps_the_action(r
     assert platform.sent == [] and await bus.receipt("later") is None
     await _drain(Sender(bus, platform, claim_idle_ms=100), 1)  # the next start delivers it
     assert [a.id for a in platform.sent] == ["later"]
+
+
+async def test_shared_fields_are_filled_in_before_delivery(redis: aioredis.Redis) -> None:
+    bus = Bus(redis)
+    platform = RecordingPlatform(capabilities=Capabilities(max_text=4000, threads=True))
+    blob = await bus.put_shared({"text": "first", "parts": ["first", "second"]})
+    await bus.enqueue([Post(id="p1", **BASE, text="", shared=blob), Post(id="p2", **BASE, text="", shared=blob)])
+    [(_, fields), _] = await redis.xrange(keys.outbox("test"))
+    assert b"second" not in fields[b"a"]  # the outbox holds the reference, not the text
+    await _drain(Sender(bus, platform), 2)
+    assert [(a.text, a.parts, a.shared) for a in platform.sent] == [  # type: ignore[union-attr]
+        ("first", ("first", "second"), None),
+        ("first", ("first", "second"), None),
+    ]
+
+
+async def test_action_whose_shared_text_expired_is_dead_lettered(redis: aioredis.Redis) -> None:
+    bus = Bus(redis)
+    platform = RecordingPlatform()
+    await bus.enqueue([Reply(id="gone", **BASE, text="", shared="0" * 32)])
+    sender = Sender(bus, platform)
+    [delivery] = await bus.read_actions("test", sender.name, 10, 100)
+    await sender.handle(delivery)
+    assert platform.sent == []
+    [(_, dead)] = await redis.xrange(keys.DEAD)
+    assert b"shared text expired" in b"".join(dead.values())

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core import keys
-from core.bus import load_action
+from core.bus import Bus, load_action
 from core.contract import Action, Capabilities, DirectMessage, Post
 from core.feed import keys as fk
 from core.feed.digests import Digests, pack
@@ -41,7 +41,9 @@ def _ts(text: str, tz: str = "UTC") -> float:
 
 
 async def _outbox(redis: aioredis.Redis, platform: str) -> list[Action]:
-    return [load_action(fields[b"a"]) for _, fields in await redis.xrange(keys.outbox(platform))]
+    """The outbox's Actions as the sender sees them (shared digest texts filled in)."""
+    bus = Bus(redis)
+    return [await bus.resolve_shared(load_action(f[b"a"])) for _, f in await redis.xrange(keys.outbox(platform))]
 
 
 def _sub(n: int, **kw: object) -> Subscription:
@@ -94,6 +96,10 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     assert "Console by Ada: #news · X by Ada: https://x.com/i/web/status/" in text  # grouped, with links
     assert text.index("Chorus v2.0") < text.index("X by Ada")
     assert {a.text for a in actions} == {text}  # type: ignore[union-attr]
+    # the text is stored once and the 301 outbox entries refer to it
+    raw = [load_action(f[b"a"]) for _, f in await services.redis.xrange(keys.outbox("console"))]
+    assert {a.text for a in raw} == {""} and len({a.shared for a in raw}) == 1  # type: ignore[union-attr]
+    assert len(await services.redis.keys(keys.blob("*"))) == 1
 
 
 async def test_without_a_summarizer_summaries_are_extractive(services: Services) -> None:
