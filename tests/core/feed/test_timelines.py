@@ -110,3 +110,29 @@ def test_bad_cursors_and_scopes_are_user_errors() -> None:
 async def test_bad_cursor_in_a_page(redis: aioredis.Redis) -> None:
     with pytest.raises(InvalidInput):
         await Timelines(redis).page(Scope(), "top", 5, "12~abc")
+
+
+async def test_window_ranking_sums_a_grouped_storys_items_and_forgets_it_when_they_are_gone(
+    redis: aioredis.Redis,
+) -> None:
+    store, timelines = FeedStore(redis), Timelines(redis)
+    now = time.time()
+    text = "Chorus 2.0 ships today with cross-platform digests, a ranked feed and moderator prompts for all!"
+    first = item(text, platform="telegram", created_at=now - 600, reactions=3)
+    second = item("📣 " + text + " #news", platform="x", community="acct", created_at=now - 300, reactions=4)
+    alone = item("A quiet note about the weekly call, which moved to Thursday evening this time.", reactions=1)
+    await store.ingest([first, alone])
+    await store.ingest([second])
+    story = first.id
+    assert await redis.sismember("chorus:{feed}:multi", story)  # ranked from its items, not one score
+    ranked = await timelines.ranked_window(Scope(), now - 3600, now + 1)
+    grouped = {sid: total for sid, total, _ in ranked}
+    assert set(grouped) == {story, alone.id}
+    [before] = [i.norm for i in [await store.get(first.id), await store.get(second.id)] if i][:1]
+    both = sum(i.norm for i in [await store.get(first.id), await store.get(second.id)] if i)
+    assert grouped[story] == pytest.approx(both) and both > before
+    assert ranked[0][0] == story and len(ranked) == 2 and ranked[:1] == [ranked[0]]
+    await store.delete(second.id)
+    await store.delete(first.id)
+    assert not await redis.sismember("chorus:{feed}:multi", story)
+    assert [sid for sid, _, _ in await timelines.ranked_window(Scope(), now - 3600, now + 1)] == [alone.id]
