@@ -40,9 +40,16 @@ end
 return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 """
 
+# KEYS: outboxes; ARGV: how many Actions go to each outbox, then the Actions, outbox by outbox in order.
 _ENQUEUE = """
-for i = 1, #KEYS do redis.call('XADD', KEYS[i], '*', 'a', ARGV[i]) end
-return #KEYS
+local at = #KEYS
+for k = 1, #KEYS do
+  for _ = 1, tonumber(ARGV[k]) do
+    at = at + 1
+    redis.call('XADD', KEYS[k], '*', 'a', ARGV[at])
+  end
+end
+return at - #KEYS
 """
 
 
@@ -153,8 +160,16 @@ class Bus:
     async def enqueue_dumped(self, actions: Sequence[tuple[str, str | bytes]]) -> None:
         """``enqueue`` for Actions already serialised, as (platform, JSON) pairs: a digest round writes a
         hundred thousand from a few validated prototypes instead of building each as a model."""
-        if actions:
-            await self._enqueue(keys=[keys.outbox(p) for p, _ in actions], args=[a for _, a in actions])
+        if not actions:
+            return
+        by_platform: dict[str, list[str | bytes]] = {}
+        for platform, payload in actions:  # each platform's Actions keep their order
+            by_platform.setdefault(platform, []).append(payload)
+        counts = [len(payloads) for payloads in by_platform.values()]
+        await self._enqueue(
+            keys=[keys.outbox(p) for p in by_platform],
+            args=[*counts, *(a for payloads in by_platform.values() for a in payloads)],
+        )
 
     async def read_actions(self, platform: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         stream = keys.outbox(platform)

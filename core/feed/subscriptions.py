@@ -13,6 +13,7 @@ jobs however many subscribers there are.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import time
@@ -153,12 +154,17 @@ class Subscription(BaseModel):
 
     @property
     def feed_scope(self) -> Scope:
-        base = Scope("community", self.community_key) if self.scope == "community" else Scope()
-        return Scope(base.kind, base.value, self.topics)
+        return _feed_scope(self.scope == "community", self.community_key, self.topics)
 
     def describe(self) -> str:
         where = "by direct message" if self.dm else "in this channel"
         return f"{self.schedule.describe()}, {self.feed_scope.label}, {where}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _feed_scope(community: bool, community_key: str, topics: tuple[str, ...]) -> Scope:
+    """Scopes are immutable and shared: a digest round asks for one per subscriber."""
+    return Scope("community", community_key, topics) if community else Scope("all", "", topics)
 
 
 def subscription_id(platform: str, community: str, user: str, target: str) -> str:

@@ -83,3 +83,15 @@ async def test_blobs_round_trip(redis: aioredis.Redis) -> None:
     bus = Bus(redis)
     blob_id = await bus.put_blob(b"\x89PNG data")
     assert await bus.get_blob(blob_id) == b"\x89PNG data"
+
+
+async def test_enqueue_puts_each_action_in_its_platforms_outbox_in_order(redis: aioredis.Redis) -> None:
+    bus = Bus(redis)
+    where = ["x", "telegram", "x", "discord", "telegram", "x"]
+    actions = [Reply(id=f"a{n}", platform=p, community="c", channel="g", text=str(n)) for n, p in enumerate(where)]
+    await bus.enqueue(actions)
+    for platform in ("x", "telegram", "discord"):
+        stored = [json.loads(f[b"a"])["id"] for _, f in await redis.xrange(keys.outbox(platform))]
+        assert stored == [a.id for a in actions if a.platform == platform]
+    await bus.enqueue([])  # nothing to do, no call
+    assert sum([await redis.xlen(keys.outbox(p)) for p in ("x", "telegram", "discord")]) == len(actions)
