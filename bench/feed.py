@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,6 +58,7 @@ ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Kolk
 TIMES = ((8, 0), (12, 0), (18, 0))
 NOW = time.time()
 SPAN = 30 * 86400
+T = TypeVar("T")
 
 
 def stage(name: str) -> None:
@@ -139,6 +140,16 @@ class Corpus:
 # -- 1. ingest -----------------------------------------------------------------------------------------
 
 
+def timeline_entries(ck: str, platform: str, created: T, hot: T) -> list[tuple[str, T]]:
+    """The four timelines an item's story is indexed in, with its score in each."""
+    return [
+        (fk.timeline("new", "c", ck), created),
+        (fk.timeline("hot", "c", ck), hot),
+        (fk.timeline("new", "p", platform), created),
+        (fk.timeline("hot", "p", platform), hot),
+    ]
+
+
 def raw_commands(pipe: Any, args: list[Any]) -> None:
     """The commands the ingest script runs for a batch of new items, from a plain pipeline: one SMISMEMBER,
     one HMGET per LSH partition, a SET per item, then one variadic command per timeline, partition,
@@ -165,12 +176,7 @@ def raw_commands(pipe: Any, args: list[Any]) -> None:
     for h, pre, body, b in zip(heads, pres, bodies, bands, strict=True):
         iid, created, ck, platform, src, _, author, hot = h[:8]
         pipe.set(fk.item(iid), pre + b"0\x1f\x1e" + body, ex=ttl, nx=True)
-        for key, score in (
-            (fk.timeline("new", "c", ck), created),
-            (fk.timeline("hot", "c", ck), hot),
-            (fk.timeline("new", "p", platform), created),
-            (fk.timeline("hot", "p", platform), hot),
-        ):
+        for key, score in timeline_entries(ck, platform, created, hot):
             zadds.setdefault(key, {})[iid] = score
         part = int(float(created) // width)
         for i in range(0, len(b), 6):
@@ -214,12 +220,7 @@ async def floor_writes(redis: aioredis.Redis, chunk_args: list[list[Any]]) -> di
         lsh: dict[bytes, str] = {}
         for h, i in zip(heads, range(5, len(args), 4), strict=True):
             iid, created, ck, platform, hot = h[0], float(h[1]), h[2], h[3], float(h[7])
-            for key, score in (
-                (fk.timeline("new", "c", ck), created),
-                (fk.timeline("hot", "c", ck), hot),
-                (fk.timeline("new", "p", platform), created),
-                (fk.timeline("hot", "p", platform), hot),
-            ):
+            for key, score in timeline_entries(ck, platform, created, hot):
                 zadds.setdefault(key, {})[iid] = score
             band = args[i + 3]
             lsh.update({band[j : j + 6]: iid for j in range(0, len(band), 6)})
