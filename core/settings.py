@@ -44,6 +44,19 @@ class ChorusSettings(BaseSettings):
         return out
 
 
+def env_list(value: Any, sep: str | None = ",") -> Any:
+    """A list setting from the environment: a JSON list, or ``sep``-separated parts (``None``: the whole
+    text is one entry, for values such as regexes that may hold any separator). Non-strings pass through."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    if sep is None:
+        return [text] if text else []
+    return [part.strip() for part in text.split(sep) if part.strip()]
+
+
 def mask(secret: str) -> str:
     """Show that a secret is set without revealing it (only its length class and last 2 chars)."""
     if not secret:
@@ -92,16 +105,7 @@ class Settings(ChorusSettings):
     @classmethod
     def _list_from_env(cls, value: Any, info: ValidationInfo) -> Any:
         """A JSON list; or, for convenience, comma-separated words / one pattern (regexes contain commas)."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        if not text:
-            return []
-        if info.field_name == "blocklist_words":
-            return [w.strip() for w in text.split(",") if w.strip()]
-        return [text]
+        return env_list(value, "," if info.field_name == "blocklist_words" else None)
 
     # assistant (core/assistant/compose.py, drafts.py, context.py, quotas.py, publish.py)
     auto_image: bool = Field(default=True, alias="CHORUS_AUTO_IMAGE")  # posts and threads come with an image

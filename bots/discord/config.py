@@ -6,13 +6,12 @@ rate-limit proxy) or a gateway proxy, and the tests point them at the loopback f
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from core.settings import ChorusSettings
+from core.settings import ChorusSettings, env_list
 
 DEFAULT_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -44,12 +43,7 @@ class DiscordSettings(ChorusSettings):
     @classmethod
     def _list_from_env(cls, value: Any) -> Any:
         """Comma-separated (``123,456``) or a JSON list."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return env_list(value)
 
     @property
     def configured(self) -> bool:

@@ -6,13 +6,12 @@ Limits left unset follow the tier (``X_API_TIER``); operators override any of th
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
-from core.settings import ChorusSettings
+from core.settings import ChorusSettings, env_list
 
 Tier = Literal["free", "basic", "pro", "custom"]
 ReplySettings = Literal["everyone", "following", "mentionedUsers", "subscribers", "verified"]
@@ -75,13 +74,7 @@ class XSettings(ChorusSettings):
     @classmethod
     def _list_from_env(cls, value: Any, info: ValidationInfo) -> Any:
         """A JSON list, or comma-separated (searches: ``;``-separated, since queries may hold commas)."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        sep = ";" if info.field_name == "feed_searches" else ","
-        return [part.strip() for part in text.split(sep) if part.strip()]
+        return env_list(value, ";" if info.field_name == "feed_searches" else ",")
 
     @field_validator("api_base_url")
     @classmethod
