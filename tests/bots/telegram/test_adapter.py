@@ -47,12 +47,6 @@ PLAYFUL = "Guess who just launched? Chorus! Come write with us. #launch"
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
-
-
-@pytest.fixture
 async def api() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI() as fake:
         yield fake

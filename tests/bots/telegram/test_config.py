@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,12 +18,6 @@ from core.logs import SecretMasker
 from core.services import Services
 from tests.bots.telegram.stack import TOKEN, Recorder, telegram_env, telegram_settings
 from tests.fakes.telegram_api import FakeTelegram
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
 
 
 def test_defaults_and_self_hosted_bot_api_urls() -> None:

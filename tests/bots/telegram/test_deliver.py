@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as aioredis
 from telegram import Bot
@@ -17,18 +15,6 @@ from core.platform import degrade
 from tests.bots.contract import PNG_1PX
 from tests.bots.telegram.stack import TOKEN
 from tests.fakes.telegram_api import FakeTelegram, parse_html, utf16_len
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url) as real:
-        yield real
 
 
 @pytest.fixture

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import redis.asyncio as aioredis
 from telegram import Bot, Chat, User
 
 from bots.telegram.moderators import Moderators
-from tests.bots.telegram.stack import TOKEN
 from tests.fakes.telegram_api import FakeTelegram
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url) as real:
-        yield real
 
 
 async def test_admins_and_creators_moderate_members_do_not(

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from telegram import Bot, Update
 
 from bots.telegram.polling import ALLOWED_UPDATES, Poller, offset_key
-from tests.bots.telegram.stack import BOT_ID, TOKEN
+from tests.bots.telegram.stack import BOT_ID
 from tests.fakes.telegram_api import FakeTelegram
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url) as real:
-        yield real
 
 
 async def test_updates_are_handled_once_across_failures_and_restarts(

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
 from core.contract import EventKind
 from core.services import Services
-from tests.bots.telegram.stack import TOKEN, Recorder, adapter
+from tests.bots.telegram.stack import Recorder, adapter
 from tests.fakes.telegram_api import FakeTelegram
 
 URL = "https://bot.example.org/hooks/telegram"
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(token=TOKEN, bot_username="chorus_bot") as fake:
-        yield fake
 
 
 async def test_only_requests_with_the_secret_token_are_published(
