@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -176,18 +176,22 @@ def load_action(data: str | bytes) -> Action:
     return ACTION_ADAPTER.validate_json(data)
 
 
+def in_place(event: Event) -> dict[str, Any]:
+    """Where an answer to ``event`` goes: its channel and thread, replying to its message (the fields of
+    any Action that answers in place: a Reply, an image, choices)."""
+    return {
+        "platform": event.platform,
+        "community": event.community,
+        "channel": event.channel,
+        "thread": event.thread,
+        "event_id": event.id,
+        "reply_to": event.message_id,
+    }
+
+
 def reply_to_event(event: Event, text: str, **extra: object) -> Reply:
     """The common case: answer an Event in place (same channel and thread, replying to its message)."""
-    return Reply(
-        platform=event.platform,
-        community=event.community,
-        channel=event.channel,
-        thread=event.thread,
-        event_id=event.id,
-        reply_to=event.message_id,
-        text=text,
-        **extra,
-    )
+    return Reply(**in_place(event), text=text, **extra)
 
 
 class Capabilities(BaseModel):

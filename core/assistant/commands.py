@@ -23,7 +23,7 @@ from core.assistant.moderation import Moderator
 from core.assistant.publish import Publisher
 from core.assistant.quotas import Quotas, Ticket, WindowState
 from core.commands import Command, Option
-from core.contract import Action, Choice, Event, OfferChoices, SendImage, new_id, reply_to_event
+from core.contract import Action, Choice, Event, OfferChoices, SendImage, in_place, new_id, reply_to_event
 from core.errors import ContentRefused, InvalidInput, PermissionDenied, ProviderError, UserError
 from core.services import Services
 from core.text import clean
@@ -275,12 +275,7 @@ class Assistant:
         if draft.image_blob:
             out.append(
                 SendImage(
-                    platform=event.platform,
-                    community=event.community,
-                    channel=event.channel,
-                    thread=event.thread,
-                    event_id=event.id,
-                    reply_to=event.message_id,
+                    **in_place(event),
                     blob=draft.image_blob,
                     alt_text=draft.alt_text,
                     caption=draft.image_label or "AI-generated image",
@@ -313,12 +308,7 @@ class Assistant:
                 choices.append(Choice(label=f"Share to {t.label}", payload=payload))
         out.append(
             OfferChoices(
-                platform=event.platform,
-                community=event.community,
-                channel=event.channel,
-                thread=event.thread,
-                event_id=event.id,
-                reply_to=event.message_id,
+                **in_place(event),
                 text=summary + hint,
                 choices=tuple(choices[:8]),
                 allowed_user=event.author.id,

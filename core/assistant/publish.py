@@ -17,7 +17,17 @@ from typing import Any
 from core.assistant.compose import KNOWN_PLATFORMS, fit_thread
 from core.assistant.drafts import Draft, DraftStore, ShareTarget, shown_id
 from core.community import approval_required
-from core.contract import Action, Capabilities, Choice, Event, OfferChoices, Post, SendImage, reply_to_event
+from core.contract import (
+    Action,
+    Capabilities,
+    Choice,
+    Event,
+    OfferChoices,
+    Post,
+    SendImage,
+    in_place,
+    reply_to_event,
+)
 from core.errors import InvalidInput, PermissionDenied
 from core.settings import Settings
 from core.text import clean, defuse_mentions, truncate, x_weighted_length
@@ -102,12 +112,7 @@ class Publisher:
         ):
             await self.store.add_pending(draft, target)
             approve = OfferChoices(
-                platform=event.platform,
-                community=event.community,
-                channel=event.channel,
-                thread=event.thread,
-                event_id=event.id,
-                reply_to=event.message_id,
+                **in_place(event),
                 ref=draft.ref,
                 text=(
                     f"Draft {draft.id} needs a moderator's approval before it goes to {target.label}. "
