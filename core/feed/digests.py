@@ -307,9 +307,9 @@ class Digests:
             for i, blob in enumerate(shared)
         ]
 
-    def as_thread(self, sub: Subscription, digest: Digest) -> bool:
+    @staticmethod
+    def as_thread(sub: Subscription, digest: Digest, caps: Capabilities) -> bool:
         """Posted as one thread where the platform chains messages (a DM is separate messages)."""
-        caps = self.capabilities(sub.platform)
         return not sub.dm and caps.threads and len(digest.chunks(caps)) > 1
 
     @staticmethod
@@ -361,7 +361,7 @@ class Digests:
             if digest.empty:
                 continue
             caps = self.capabilities(sub.platform)
-            shared = await self.shared_texts(digest, caps, self.as_thread(sub, digest), ttl)
+            shared = await self.shared_texts(digest, caps, self.as_thread(sub, digest, caps), ttl)
             actions.extend(self.dumped_actions_for(sub, shared, tag=window))
             enqueued += 1
         if actions:
