@@ -189,8 +189,13 @@ class TelegramPlatform(Platform):
         self._ready.clear()
         if self._poller is not None:
             self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            # bounded (asyncio.wait neither cancels again nor waits past the timeout): a poll stuck in
+            # the HTTP client must not hold the whole shutdown
+            done, _ = await asyncio.wait({self._poller}, timeout=STOP_GRACE_S)
+            if not done:
+                log.warning("telegram: the poller did not stop within %.0fs; leaving it", STOP_GRACE_S)
+            elif not self._poller.cancelled() and self._poller.exception() is not None:
+                log.warning("telegram: the poller ended with %r", self._poller.exception())
             self._poller = None
         if self.webhook is not None:
             await self.webhook.stop()

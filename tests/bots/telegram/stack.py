@@ -78,7 +78,7 @@ async def adapter(
     try:
         yield platform
     finally:
-        await platform.stop()
+        await asyncio.wait_for(platform.stop(), 60)  # a stop that hangs fails here, with its traceback
 
 
 @contextlib.asynccontextmanager

@@ -517,3 +517,29 @@ async def test_a_channel_joins_the_feed_and_gets_its_digest(app: Services, world
         tg.channel_post(world.channel, "/digest")
         digest = (await wait_for_messages(tg, world.channel, 2, what="the channel's digest"))[1]
     assert digest.text and "Chorus 1.0 is out" in digest.text and "celebrate" not in digest.text
+
+
+async def test_stop_does_not_wait_forever_for_a_poller_that_ignores_cancellation(
+    services: Services, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bots.telegram.adapter as module
+
+    monkeypatch.setattr(module, "STOP_GRACE_S", 0.3)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await release.wait()  # e.g. stuck in an HTTP client that swallowed the cancellation
+
+    async with adapter(services, world.tg, Recorder()) as platform:
+        real = platform._poller
+        assert real is not None
+        real.cancel()
+        stuck = platform._poller = asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+        started = time.monotonic()
+    assert time.monotonic() - started < 5 and not stuck.done()  # stop() returned; the task was left
+    release.set()
+    await stuck
