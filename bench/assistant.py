@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from langchain_core.language_models.fake_chat_models import FakeListChatModel  # noqa: E402
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 
-from core.app import build_services  # noqa: E402
-from core.assistant.commands import Assistant, setup  # noqa: E402
+from core.app import build, build_services  # noqa: E402
+from core.assistant.commands import setup  # noqa: E402
 from core.assistant.images import ImageService  # noqa: E402
 from core.assistant.moderation import Moderator  # noqa: E402
 from core.contract import Author, Event, EventKind, OfferChoices, Reply  # noqa: E402
@@ -129,8 +129,8 @@ async def overhead(services: Services, requests: int) -> None:
 
 async def embedded(settings: Settings, redis: Any, posts: int) -> None:
     print(f"\n2. Bundled SmolLM2-135M (llama-cpp-python server), {posts} short posts, text only")
-    services = await build_services(_unlimited(settings, auto_image=False), redis)
-    assistant: Assistant = services.extras["assistant"]
+    built = await build(_unlimited(settings, auto_image=False), redis)
+    services, assistant = built.services, built.assistant
     runtime = assistant.runtime
     if not getattr(runtime, "local", False):
         print("  skipped: OPENAI_API_KEY / OPENAI_BASE_URL is set, so the bundled model does not serve")

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bots import registry  # noqa: E402
 from core import keys  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.contract import Action, Author, Event, EventKind, Receipt, reply_to_event  # noqa: E402
@@ -147,6 +148,7 @@ async def bus_run(
 CPU_WORKER = """
 import asyncio, sys, time
 sys.path.insert(0, {root!r})
+from bots import registry
 from core.bus import Bus
 from core.contract import reply_to_event
 from core.services import Services
@@ -157,7 +159,7 @@ from core.worker import Worker
 
 async def main():
     redis = connect({url!r})
-    svc = Services(Settings(CHORUS_REDIS_URL={url!r}), redis, Bus(redis))
+    svc = Services(Settings(CHORUS_REDIS_URL={url!r}), redis, Bus(redis), registry.catalog())
     async def burn(ev, svc):
         x = 0
         for i in range({work!r}):  # pure CPU, no system calls
@@ -223,7 +225,7 @@ async def main() -> None:
         server.ensure_running()
         try:
             redis = connect(server.url)
-            services = Services(Settings(CHORUS_REDIS_URL=server.url), redis, Bus(redis))  # no features
+            services = Services(Settings(CHORUS_REDIS_URL=server.url), redis, Bus(redis), registry.catalog())  # no features
             stage("raw baseline")
             raw, raw_tput = await raw_baseline(server.url)
             stage("bus latency")

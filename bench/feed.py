@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis  # noqa: E402
 
+from bots import registry  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.feed import keys as fk  # noqa: E402
 from core.feed.digests import JOB_KIND  # noqa: E402
@@ -44,7 +45,6 @@ from core.feed.service import FeedService  # noqa: E402
 from core.feed.subscriptions import Schedule, Subscription  # noqa: E402
 from core.feed.timelines import Scope, Timelines  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
-from core.scheduler import Scheduler  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
@@ -429,11 +429,10 @@ class Summarizer:
 async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
     redis = connect(url)
     settings = Settings(CHORUS_DATA_DIR=tmp / "data", CHORUS_REDIS_URL=url)
-    services = Services(settings=settings, redis=redis, bus=Bus(redis))
-    scheduler = Scheduler(redis)
-    services.extras["scheduler"] = scheduler
+    services = Services(settings=settings, redis=redis, bus=Bus(redis), platforms=registry.catalog())
+    scheduler = services.scheduler
     summarizer = Summarizer()
-    services.extras["summarizer"] = summarizer
+    services.summarizer.provide(summarizer)
     feed = FeedService(services)
     scheduler.register(JOB_KIND, feed.digests.run_slot)
     rng = random.Random(9)

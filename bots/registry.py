@@ -1,20 +1,22 @@
-"""Which adapters exist and how the composition root loads them, without importing any SDK up front.
+"""Which adapters exist, their platforms' facts, and how the composition root loads them.
 
-Each ``bots/<name>/adapter.py`` defines:
-  - ``SETTINGS``: its pydantic-settings class (a ``ChorusSettings``) with a ``configured`` property and
-    ``missing()`` listing what is needed to run;
-  - ``create(settings, services, options) -> Platform``.
-Importing ``bots.<name>.config`` must not import the SDK (``chorus config check`` reads every config).
+Each ``bots/<name>/config.py`` defines, without importing its SDK (``chorus config check`` and workers on
+machines with no adapter read every one):
+  - ``SETTINGS``: its pydantic-settings class (an ``AdapterSettings``);
+  - ``FACTS``: the platform's facts (``core.catalog.PlatformFacts``): limits, label, links, approval default.
+Each ``bots/<name>/adapter.py`` defines ``create(settings, services, options) -> Platform``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, cast
 
+from core.catalog import PlatformCatalog, PlatformFacts
 from core.platform import Platform
 from core.services import Services
-from core.settings import ChorusSettings
 
 PLATFORMS = ("telegram", "discord", "x")  # real platforms, started when configured
 ALL = ("console", *PLATFORMS)
@@ -28,17 +30,38 @@ class AdapterSettings(Protocol):
 
     def describe(self) -> dict[str, str]: ...
 
+    def secrets(self) -> list[str]: ...
 
-def settings_for(name: str) -> ChorusSettings:
-    module = importlib.import_module(f"bots.{name}.config")
-    settings: ChorusSettings = module.SETTINGS()
-    return settings
+
+def _config(name: str) -> ModuleType:
+    return importlib.import_module(f"bots.{name}.config")
+
+
+def settings_for(name: str) -> AdapterSettings:
+    return cast(AdapterSettings, _config(name).SETTINGS())
+
+
+def facts(name: str) -> PlatformFacts:
+    found = _config(name).FACTS
+    if not isinstance(found, PlatformFacts):
+        raise TypeError(f"bots/{name}/config.py: FACTS must be a PlatformFacts")
+    return found
+
+
+@functools.cache
+def _all_facts() -> tuple[PlatformFacts, ...]:
+    return tuple(facts(name) for name in ALL if available(name))
+
+
+def catalog() -> PlatformCatalog:
+    """A new catalog of every known platform (running in this process or not)."""
+    return PlatformCatalog(_all_facts())
 
 
 def available(name: str) -> bool:
     """True when the adapter's package has been built (its config module exists)."""
     try:
-        importlib.import_module(f"bots.{name}.config")
+        _config(name)
     except ModuleNotFoundError:
         return False
     return True

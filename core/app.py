@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -18,12 +17,18 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bots import registry
+from core import builtin
+from core.assistant import commands as assistant
+from core.assistant.commands import Assistant
 from core.bus import Bus
 from core.errors import ConfigError
+from core.features import Feature
+from core.feed import commands as feed
+from core.feed.service import FeedService
 from core.platform import Platform
+from core.prompts import commands as prompts
 from core.redis_server import open_redis
 from core.router import Router
-from core.scheduler import Scheduler
 from core.sender import Sender
 from core.services import Services
 from core.settings import Settings
@@ -31,19 +36,35 @@ from core.worker import Worker
 
 log = logging.getLogger(__name__)
 
-# Feature modules, each with ``install(services)`` registering its commands, handlers and extras.
-FEATURES = ("core.builtin", "core.prompts.commands", "core.assistant.commands", "core.feed.commands")
+FEATURES: tuple[Feature[Any], ...] = (builtin.FEATURE, prompts.FEATURE, assistant.FEATURE, feed.FEATURE)
+"""Every feature, in install order; each adds commands, handlers, background parts and CLI subcommands."""
+
+
+@dataclass
+class Chorus:
+    """What ``build`` made: the Services handlers get, and the features' own objects (tools reach them here)."""
+
+    services: Services
+    assistant: Assistant
+    feed: FeedService
+
+
+async def build(settings: Settings, redis: aioredis.Redis) -> Chorus:
+    services = Services(
+        settings=settings,
+        redis=redis,
+        bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s),
+        platforms=registry.catalog(),
+    )
+    await builtin.FEATURE.install(services)
+    await prompts.FEATURE.install(services)
+    built = Chorus(services, await assistant.FEATURE.install(services), await feed.FEATURE.install(services))
+    services.check()
+    return built
 
 
 async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
-    services = Services(settings=settings, redis=redis, bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s))
-    services.extras["scheduler"] = Scheduler(redis)
-    for name in FEATURES:
-        module = importlib.import_module(name)
-        result = module.install(services)
-        if asyncio.iscoroutine(result):
-            await result
-    return services
+    return (await build(settings, redis)).services
 
 
 @contextlib.asynccontextmanager
@@ -62,14 +83,12 @@ def choose_platforms(requested: list[str] | None) -> list[str]:
         for name in requested:
             if name not in registry.ALL or not registry.available(name):
                 raise ConfigError(f"unknown or unavailable platform {name!r}")
-            if name != "console" and not registry.settings_for(name).configured:  # type: ignore[attr-defined]
-                missing = ", ".join(registry.settings_for(name).missing())  # type: ignore[attr-defined]
-                raise ConfigError(f"{name} is not configured: set {missing}")
+            adapter_settings = registry.settings_for(name)
+            if name != "console" and not adapter_settings.configured:
+                raise ConfigError(f"{name} is not configured: set {', '.join(adapter_settings.missing())}")
         return requested
     configured = [
-        p
-        for p in registry.PLATFORMS
-        if registry.available(p) and registry.settings_for(p).configured  # type: ignore[attr-defined]
+        p for p in registry.PLATFORMS if registry.available(p) and registry.settings_for(p).configured
     ]
     return configured or ["console"]
 
@@ -99,7 +118,6 @@ class Run:
             for name in self.platforms:
                 adapter = registry.create(name, services, options)
                 adapters.append(adapter)
-                services.platforms[name] = adapter.capabilities
             for adapter in adapters:
                 sender = Sender(
                     services.bus, adapter, claim_idle_ms=s.claim_idle_ms, hooks=services.delivery_hooks
@@ -115,9 +133,7 @@ class Run:
                 )
                 tasks.append(asyncio.create_task(worker.run(self.stop), name="worker"))
             if self.scheduler:
-                tasks.append(
-                    asyncio.create_task(services.extras["scheduler"].run(self.stop), name="scheduler")
-                )
+                tasks.append(asyncio.create_task(services.scheduler.run(self.stop), name="scheduler"))
             if self.background:
                 for name, runner in services.background.items():
                     tasks.append(asyncio.create_task(runner(self.stop), name=name))

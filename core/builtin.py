@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
-from core import keys
+from core.choices import NumberedChoices
 from core.commands import Command, Option
 from core.contract import Action, Event, EventKind, reply_to_event
 from core.errors import InvalidInput
+from core.features import Feature
 from core.router import Router
 from core.services import Services
 
@@ -21,16 +20,14 @@ async def _choose(event: Event, svc: Services) -> list[Action]:
     arg = event.args.strip()
     if not arg.isdigit():
         raise InvalidInput("Use /choose <number>, with a number from the last list of choices.")
-    raw = await svc.redis.get(keys.choices(event.conversation_key))
-    payloads: list[str] = json.loads(raw) if raw else []
-    index = int(arg) - 1
-    if not 0 <= index < len(payloads):
+    payload = await NumberedChoices(svc.redis).pick(event, int(arg))
+    if payload is None:
         raise InvalidInput("There is no such choice here any more. Please ask again.")
-    pressed = event.model_copy(update={"kind": EventKind.CHOICE, "choice": payloads[index]})
+    pressed = event.model_copy(update={"kind": EventKind.CHOICE, "choice": payload})
     return await Router(svc).route(pressed)
 
 
-def install(svc: Services) -> None:
+async def install(svc: Services) -> None:
     svc.commands.register(Command("help", "what I can do", "help", _help))
     svc.commands.register(
         Command(
@@ -41,3 +38,6 @@ def install(svc: Services) -> None:
             options=(Option("number", "the number of the choice", required=True),),
         )
     )
+
+
+FEATURE = Feature("builtin", install)

@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 
 from core import keys
 from core.contract import Action, Event, Receipt, dump_action, load_action
+from core.decode import as_str
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,14 @@ DONE_TTL_S = 7 * 86400
 SENT_TTL_S = 30 * 86400
 BLOB_TTL_S = 30 * 86400
 SHARED_CACHE = 256
+OBSERVED, ASKED = "1", "0"  # the ``o`` field of an Event's stream entry
 
 # Accept an Event once per platform message id, atomically with storing it.
 _PUBLISH = """
 if KEYS[1] ~= KEYS[2] then
   if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return false end
 end
-return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 'o', ARGV[3])
 """
 
 # KEYS: outboxes; ARGV: how many Actions go to each outbox, then the Actions, outbox by outbox in order.
@@ -59,6 +61,7 @@ class Delivery:
 
     stream_id: str
     payload: bytes
+    observed: bool = False  # an Event the feed observes (``EventKind.observed``), marked when published
 
 
 class Bus:
@@ -90,9 +93,10 @@ class Bus:
         if event.kind.value in ("edited", "deleted", "reaction"):
             seen = keys.EVENTS  # these repeat the message id by nature
         result = await self._publish(
-            keys=[seen, keys.EVENTS], args=[self.dedupe_ttl_s, event.model_dump_json()]
+            keys=[seen, keys.EVENTS],
+            args=[self.dedupe_ttl_s, event.model_dump_json(), OBSERVED if event.kind.observed else ASKED],
         )
-        return _s(result) if result else None
+        return as_str(result) if result else None
 
     # -- workers: consume Events ----------------------------------------------------------------
     async def read_events(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
@@ -276,12 +280,8 @@ def _deliveries(entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> list[
         if not fields:  # deleted while pending (Redis 6.2 returns nil fields)
             continue
         payload = fields.get(b"e") or fields.get(b"a") or b""
-        out.append(Delivery(_s(stream_id), payload))
+        out.append(Delivery(as_str(stream_id), payload, fields.get(b"o") == OBSERVED.encode()))
     return out
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def load_event(payload: bytes) -> Event:

@@ -8,30 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from bots import registry
 from core import logs
-from core.app import Run, choose_platforms, install_signal_handlers
-from core.assistant.models import describe_model
+from core.app import FEATURES, Run, choose_platforms, install_signal_handlers
 from core.errors import ChorusError
+from core.features import CliCommand, RunSubcommand
 from core.settings import Settings
 
 log = logging.getLogger("chorus")
 
-Subcommand = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
-AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-_EXTRA: dict[str, tuple[AddParser, Subcommand]] = {}
 
-
-def extend(name: str, add: AddParser, run: Subcommand) -> None:
-    """Features add subcommands (``prompts``, ``feed``) without the CLI importing them by name."""
-    _EXTRA[name] = (add, run)
+def feature_commands() -> dict[str, CliCommand]:
+    """The subcommands features contribute (``prompts``, ``feed``), by name."""
+    return {command.name: command for feature in FEATURES for command in feature.cli}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_cmd", required=True)
     config_sub.add_parser("check", help="print the effective configuration (secrets masked)")
 
-    for add, _ in _EXTRA.values():
-        add(sub)
+    for command in feature_commands().values():
+        command.add_parser(sub)
     return p
 
 
@@ -92,7 +86,9 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
         "Redis: "
         + ("embedded (private server under the data dir)" if settings.embedded_redis else "CHORUS_REDIS_URL")
     )
-    out.append(f"Model: {describe_model(settings)}")
+    for feature in FEATURES:
+        if feature.describe is not None:
+            out.extend(f"{key}: {value}" for key, value in feature.describe(settings).items())
     out.append("")
     out.append("Platforms:")
     for name in registry.PLATFORMS:
@@ -100,8 +96,7 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
             out.append(f"  {name}: not built in this version")
             continue
         ps = registry.settings_for(name)
-        configured = ps.configured  # type: ignore[attr-defined]
-        state = "configured" if configured else "not configured (missing: " + ", ".join(ps.missing()) + ")"  # type: ignore[attr-defined]
+        state = "configured" if ps.configured else f"not configured (missing: {', '.join(ps.missing())})"
         out.append(f"  {name}: {state}")
         for key, value in ps.describe().items():
             out.append(f"      {key} = {value}")
@@ -110,11 +105,10 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS: dict[str, Subcommand] = {"run": _run, "worker": _worker}
+COMMANDS: dict[str, RunSubcommand] = {"run": _run, "worker": _worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extensions()
     args = parser().parse_args(argv)
     try:
         settings = Settings()
@@ -124,11 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup("DEBUG" if args.debug else settings.log_level, settings.log_format, _all_secrets(settings))
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     if args.cmd == "config":
-        handler: Subcommand = _config_check
+        handler: RunSubcommand = _config_check
     elif args.cmd in COMMANDS:
         handler = COMMANDS[args.cmd]
     else:
-        handler = _EXTRA[args.cmd][1]
+        handler = feature_commands()[args.cmd].run
     try:
         return asyncio.run(handler(args, settings))
     except ChorusError as exc:
@@ -156,12 +150,6 @@ def _all_secrets(settings: Settings) -> list[str]:
             except Exception as exc:  # an invalid adapter setting is reported when that adapter starts
                 log.debug("cannot read %s settings: %s", name, type(exc).__name__)
     return secrets
-
-
-def _load_extensions() -> None:
-    """Feature CLIs register their subcommands with ``extend`` when imported."""
-    for name in ("core.prompts.cli", "core.feed.cli"):
-        importlib.import_module(name)
 
 
 if __name__ == "__main__":

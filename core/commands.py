@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 from core.contract import Action, Event
 
-if TYPE_CHECKING:
-    from core.services import Services
-
-Handler = Callable[[Event, "Services"], Awaitable[list[Action]]]
+Ctx = TypeVar("Ctx")
+"""What handlers are given besides the Event (``core.services.Services``); generic so this module does
+not depend on the services that hold its registries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,29 +29,29 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(Generic[Ctx]):
     name: str
     summary: str
     usage: str
-    handler: Handler
+    handler: Callable[[Event, Ctx], Awaitable[list[Action]]]
     moderator_only: bool = False
     options: tuple[Option, ...] = field(default=())
     group: str = "general"
 
 
-class CommandRegistry:
+class CommandRegistry(Generic[Ctx]):
     """Name -> Command; registering a name again replaces it (a feature replacing its placeholder)."""
 
     def __init__(self) -> None:
-        self._commands: dict[str, Command] = {}
+        self._commands: dict[str, Command[Ctx]] = {}
 
-    def register(self, command: Command) -> None:
+    def register(self, command: Command[Ctx]) -> None:
         self._commands[command.name] = command
 
-    def get(self, name: str) -> Command | None:
+    def get(self, name: str) -> Command[Ctx] | None:
         return self._commands.get(name.lower())
 
-    def __iter__(self) -> Iterator[Command]:
+    def __iter__(self) -> Iterator[Command[Ctx]]:
         return iter(sorted(self._commands.values(), key=lambda c: (c.group, c.name)))
 
     def __contains__(self, name: object) -> bool:
@@ -73,17 +72,14 @@ class CommandRegistry:
         return "\n".join(lines)
 
 
-ChoiceHandler = Callable[[Event, "Services", str], Awaitable[list[Action]]]
-
-
-class ChoiceRegistry:
+class ChoiceRegistry(Generic[Ctx]):
     """Button payloads are ``<verb>:<argument>``; the verb picks the handler."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, ChoiceHandler] = {}
+        self._handlers: dict[str, Callable[[Event, Ctx, str], Awaitable[list[Action]]]] = {}
 
-    def register(self, verb: str, handler: ChoiceHandler) -> None:
+    def register(self, verb: str, handler: Callable[[Event, Ctx, str], Awaitable[list[Action]]]) -> None:
         self._handlers[verb] = handler
 
-    def get(self, verb: str) -> ChoiceHandler | None:
+    def get(self, verb: str) -> Callable[[Event, Ctx, str], Awaitable[list[Action]]] | None:
         return self._handlers.get(verb)

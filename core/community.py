@@ -12,10 +12,10 @@ from typing import Literal
 import redis.asyncio as aioredis
 
 from core import keys
+from core.catalog import PlatformFacts
+from core.decode import as_str
 
 APPROVAL = "approval"
-APPROVAL_BY_DEFAULT = frozenset({"x"})
-"""Target platforms where publishing waits for a moderator unless the community turned approval off."""
 
 Approval = Literal["on", "off"]
 
@@ -28,15 +28,15 @@ def settings_key(community_key: str) -> str:
 async def approval_setting(redis: aioredis.Redis, community_key: str) -> Approval | None:
     """``on``/``off`` as the moderators chose, or None for the default."""
     raw = await redis.hget(settings_key(community_key), APPROVAL)
-    value = raw.decode() if isinstance(raw, bytes) else raw
+    value = as_str(raw) if raw is not None else None
     if value == "on":
         return "on"
     return "off" if value == "off" else None
 
 
-async def approval_required(redis: aioredis.Redis, community_key: str, target_platform: str) -> bool:
-    """Must a moderator approve a draft of this community before it is published to ``target_platform``?"""
+async def approval_required(redis: aioredis.Redis, community_key: str, target: PlatformFacts) -> bool:
+    """Must a moderator approve a draft of this community before it is published to ``target``?"""
     value = await approval_setting(redis, community_key)
     if value is None:
-        return target_platform in APPROVAL_BY_DEFAULT
+        return target.approval_by_default
     return value == "on"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,11 @@ def new_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def conversation_key(platform: str, community: str, channel: str, thread: str | None) -> str:
+    """The key of a conversation (Events' and Actions' addressing fields name one alike)."""
+    return f"{platform}:{community}:{channel}:{thread or '-'}"
+
+
 class EventKind(StrEnum):
     MENTION = "mention"  # the bot was mentioned (or replied to, or DM'd)
     COMMAND = "command"  # /command or slash command; ``command`` and ``args`` are set
@@ -28,6 +34,11 @@ class EventKind(StrEnum):
     REACTION = "reaction"  # a reaction was added (``reaction`` set) or removed (``reaction_delta`` = -1)
     EDITED = "edited"  # a message was edited at the source
     DELETED = "deleted"  # a message was deleted at the source
+
+    @property
+    def observed(self) -> bool:
+        """Seen in a channel rather than asked of the bot: the feed applies these in stream order."""
+        return self in (EventKind.MESSAGE, EventKind.EDITED, EventKind.DELETED, EventKind.REACTION)
 
 
 class Author(BaseModel):
@@ -93,7 +104,7 @@ class Event(BaseModel):
     @property
     def conversation_key(self) -> str:
         """Where a conversation lives: community, channel and thread."""
-        return f"{self.platform}:{self.community}:{self.channel}:{self.thread or '-'}"
+        return conversation_key(self.platform, self.community, self.channel, self.thread)
 
 
 class Choice(BaseModel):
@@ -192,6 +203,26 @@ def in_place(event: Event) -> dict[str, Any]:
 def reply_to_event(event: Event, text: str, **extra: object) -> Reply:
     """The common case: answer an Event in place (same channel and thread, replying to its message)."""
     return Reply(**in_place(event), text=text, **extra)
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRef:
+    """The ``ref`` of Actions that deliver a draft: ``draft:<id>`` (its text) or ``draft:<id>:image``.
+    Senders keep it with the receipt, so replies to a delivered message find their draft again."""
+
+    draft_id: str
+    image: bool = False
+
+    def __str__(self) -> str:
+        return f"draft:{self.draft_id}" + (":image" if self.image else "")
+
+    @classmethod
+    def parse(cls, ref: str | None) -> DraftRef | None:
+        """Anything that is not a draft's ref (a digest's, None) -> None."""
+        if not ref or not ref.startswith("draft:"):
+            return None
+        _, draft_id, *rest = ref.split(":")
+        return cls(draft_id, rest == ["image"])
 
 
 class Capabilities(BaseModel):

@@ -28,7 +28,7 @@ class Router:
 
     async def _route(self, event: Event) -> list[Action]:
         svc = self.services
-        if event.kind in (EventKind.MESSAGE, EventKind.EDITED, EventKind.DELETED, EventKind.REACTION):
+        if event.kind.observed:
             for observe in svc.observers:
                 await observe(event, svc)
             return []

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core import keys
+from core.decode import as_str
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Scheduler:
             if not raw:
                 return ran
             pairs = list(zip(raw[::2], raw[1::2], strict=True))
-            await asyncio.gather(*(self._run(_s(jid), float(score), now) for jid, score in pairs))
+            await asyncio.gather(*(self._run(as_str(jid), float(score), now) for jid, score in pairs))
             ran += len(pairs)
             if len(pairs) < self.batch:
                 return ran
@@ -115,7 +116,3 @@ class Scheduler:
                 log.exception("scheduler tick failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=period_s)
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

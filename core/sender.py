@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import keys
 from core.bus import Bus, Delivery, load_action
+from core.choices import NumberedChoices
 from core.contract import Action, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
 from core.platform import Platform, degrade
@@ -26,7 +26,6 @@ from core.worker import consumer_name
 
 log = logging.getLogger(__name__)
 
-CHOICES_TTL_S = 86400
 
 
 class _Stopping(Exception):
@@ -150,7 +149,5 @@ class Sender:
             waited += delay
 
     async def _remember_choices(self, action: OfferChoices) -> None:
-        conversation = f"{action.platform}:{action.community}:{action.channel}:{action.thread or '-'}"
-        payloads = [c.payload for c in action.choices]
         with contextlib.suppress(Exception):
-            await self.bus.redis.set(keys.choices(conversation), json.dumps(payloads), ex=CHOICES_TTL_S)
+            await NumberedChoices(self.bus.redis).remember(action)

@@ -19,16 +19,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus, Delivery, load_event
-from core.contract import Action, Event, EventKind, reply_to_event
+from core.contract import Action, Event, reply_to_event
 from core.errors import ChorusError
 from core.router import Router
 
 log = logging.getLogger(__name__)
 
-_OBSERVED_KINDS = tuple(
-    f'"kind":"{k.value}"'.encode()
-    for k in (EventKind.MESSAGE, EventKind.EDITED, EventKind.DELETED, EventKind.REACTION)
-)
 APOLOGY = "Sorry, I couldn't handle that request — it failed several times. The team has been notified."
 
 
@@ -92,7 +88,7 @@ class Worker:
             return
         # What the feed observes (a message, then its edit or reaction) must apply in stream order;
         # requests to the assistant run concurrently.
-        observed = any(kind in delivery.payload for kind in _OBSERVED_KINDS)
+        observed = delivery.observed
         task = asyncio.create_task(self._guarded(delivery, after=self._last_observed if observed else None))
         if observed:
             self._last_observed = task

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from core.app import build_services
 from core.redis_server import EmbeddedRedis, connect
 from core.services import Services
 from core.settings import Settings
+from tests.support import build_services
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost,::1")
 for _var in (

@@ -7,9 +7,45 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as aioredis
+
+from bots import registry
+from core.app import Chorus, build
+from core.assistant.commands import Assistant
+from core.catalog import PlatformCatalog, PlatformFacts
 from core.contract import Action, Author, Capabilities, Event, EventKind, Receipt
 from core.errors import PlatformError
+from core.feed.service import FeedService
 from core.platform import BlobReader, EventSink, Platform
+from core.services import Services
+from core.settings import Settings
+
+CATALOG = registry.catalog()
+"""The real platforms' facts, as every process has them."""
+
+_BUILT: dict[int, Chorus] = {}
+
+
+async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
+    """``core.app.build`` for tests: the Services, with the features' objects reachable below."""
+    built = await build(settings, redis)
+    _BUILT[id(built.services)] = built
+    return built.services
+
+
+def feed_of(services: Services) -> FeedService:
+    return _BUILT[id(services)].feed
+
+
+def assistant_of(services: Services) -> Assistant:
+    return _BUILT[id(services)].assistant
+
+
+def declare(catalog: PlatformCatalog, name: str, capabilities: Capabilities, **facts: Any) -> PlatformFacts:
+    """Declare a test-only platform in ``catalog`` (e.g. ``services.platforms``), as an adapter would."""
+    declared = PlatformFacts(name=name, label=facts.pop("label", name.title()), capabilities=capabilities, **facts)
+    catalog.register(declared)
+    return declared
 
 
 class RecordingPlatform(Platform):

@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from bots.console.config import ConsoleSettings
+from bots.console.config import FACTS, ConsoleSettings
 from core.contract import (
     Action,
     Author,
-    Capabilities,
     DirectMessage,
     Edit,
     Event,
@@ -41,7 +40,7 @@ _COMMAND = re.compile(r"^\s*/([A-Za-z][\w-]*)\s*(.*)$", re.DOTALL)
 
 class ConsolePlatform(Platform):
     name = "console"
-    capabilities = Capabilities(max_text=4000, max_caption=1024, buttons=False, edits=False, threads=False)
+    capabilities = FACTS.capabilities
 
     def __init__(
         self,

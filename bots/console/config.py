@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from core.catalog import PlatformFacts
+from core.contract import Capabilities
 from core.settings import ChorusSettings
 
 
@@ -21,3 +23,9 @@ class ConsoleSettings(ChorusSettings):
 
 
 SETTINGS = ConsoleSettings
+
+FACTS = PlatformFacts(
+    name="console",
+    label="Console",
+    capabilities=Capabilities(max_text=4000, max_caption=1024, buttons=False, edits=False, threads=False),
+)

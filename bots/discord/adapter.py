@@ -23,12 +23,12 @@ import yarl
 
 from bots.discord import buttons
 from bots.discord.commands import application_commands
-from bots.discord.config import DiscordSettings
+from bots.discord.config import FACTS, DiscordSettings
 from bots.discord.deliver import Deliverer
 from bots.discord.interactions import Deferred, InteractionStore
 from bots.discord.normalize import Normalizer
 from bots.discord.sdk import discord
-from core.contract import Action, Capabilities, Event, EventKind, Receipt
+from core.contract import Action, Event, EventKind, Receipt
 from core.errors import ConfigError, PlatformError, PlatformUnavailable
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
@@ -100,15 +100,7 @@ class ChorusClient(discord.Client):
 
 class DiscordPlatform(Platform):
     name = "discord"
-    capabilities = Capabilities(
-        max_text=2000,
-        max_caption=2000,
-        buttons=True,
-        edits=True,
-        threads=False,  # a multi-part post is sent as consecutive messages
-        images=True,
-        direct_messages=True,
-    )
+    capabilities = FACTS.capabilities
 
     def __init__(
         self,
@@ -276,8 +268,7 @@ class DiscordPlatform(Platform):
     async def _feed_wants(self, event: Event) -> bool:
         """Only opted-in channels' messages and reactions go on the bus (edits and deletions always do:
         an item stays in the feed after its channel leaves it, and must still follow its source)."""
-        opted_in = getattr(self.services.extras.get("feed"), "opted_in", None)
-        return True if opted_in is None else bool(await opted_in(event))
+        return await self.services.feed_channels.get()(event)
 
     async def _is_bot_message(self, message_id: str) -> bool:
         return await self.services.bus.bot_message(self.name, message_id) is not None

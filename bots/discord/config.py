@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from core.catalog import PlatformFacts
+from core.contract import Capabilities
 from core.settings import ChorusSettings, env_list
 
 DEFAULT_API_BASE_URL = "https://discord.com/api/v10"
@@ -54,3 +56,26 @@ class DiscordSettings(ChorusSettings):
 
 
 SETTINGS = DiscordSettings
+
+
+def permalink(community: str, channel: str, message_id: str) -> str:
+    """Guild messages have links; DMs (no guild id) do not."""
+    if community.isdigit() and channel.isdigit():
+        return f"https://discord.com/channels/{community}/{channel}/{message_id}"
+    return ""
+
+
+FACTS = PlatformFacts(
+    name="discord",
+    label="Discord",
+    capabilities=Capabilities(
+        max_text=2000,
+        max_caption=2000,
+        buttons=True,
+        edits=True,
+        threads=False,  # a multi-part post is sent as consecutive messages
+        images=True,
+        direct_messages=True,
+    ),
+    permalink=permalink,
+)

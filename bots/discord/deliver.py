@@ -28,6 +28,7 @@ from core.contract import (
     Action,
     Choice,
     DirectMessage,
+    DraftRef,
     Edit,
     OfferChoices,
     Post,
@@ -73,7 +74,8 @@ def as_embed(action: Action, command: str | None = None) -> int | None:
     ref = action.ref or ""
     if ref.startswith("digest") or (command == "digest" and isinstance(action, Reply)):
         return DIGEST_COLOUR
-    if isinstance(action, Reply | Edit) and ref.startswith("draft:") and not ref.endswith(":image"):
+    draft = DraftRef.parse(ref)
+    if isinstance(action, Reply | Edit) and draft is not None and not draft.image:
         return DRAFT_COLOUR
     return None
 

@@ -22,7 +22,7 @@ from telegram.request import HTTPXRequest
 
 from bots.telegram.buttons import Buttons
 from bots.telegram.commands import command_map, publish_commands
-from bots.telegram.config import TelegramSettings
+from bots.telegram.config import FACTS, TelegramSettings
 from bots.telegram.deliver import Deliverer
 from bots.telegram.errors import safe_message, translate
 from bots.telegram.moderators import Moderators
@@ -31,24 +31,13 @@ from bots.telegram.polling import ALLOWED_UPDATES, Poller
 from bots.telegram.webhook import WebhookServer
 from bots.telegram.working import Working
 from core import keys, logs
-from core.contract import Action, Author, Capabilities, Event, Receipt
+from core.contract import Action, Author, Event, Receipt
 from core.errors import ConfigError, PlatformError, PlatformUnavailable
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = Capabilities(
-    # Telegram allows 4096/1024 UTF-16 units; the headroom absorbs the word joiners that silence @mentions.
-    max_text=4000,
-    max_caption=1000,
-    buttons=True,
-    edits=True,
-    threads=False,
-    images=True,
-    direct_messages=True,
-    utf16_length=True,
-)
 STALE_BUTTON = "This button has expired or is not valid here. Please ask me again."
 NOT_YOURS = "Only the person who asked (or a moderator) can use these buttons."
 Then = Callable[[], Awaitable[None]] | None
@@ -60,7 +49,7 @@ REACTION_COUNTS_TTL_S = 30 * 86400
 
 class TelegramPlatform(Platform):
     name = "telegram"
-    capabilities = CAPABILITIES
+    capabilities = FACTS.capabilities
 
     def __init__(
         self,
@@ -343,4 +332,4 @@ def create(settings: TelegramSettings, services: Services, options: dict[str, An
     return TelegramPlatform(settings, services, shutdown=options.get("shutdown"))
 
 
-__all__ = ["CAPABILITIES", "TelegramPlatform", "create"]
+__all__ = ["TelegramPlatform", "create"]

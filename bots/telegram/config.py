@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from core.catalog import PlatformFacts
+from core.contract import Capabilities
 from core.settings import ChorusSettings
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -95,3 +97,38 @@ class TelegramSettings(ChorusSettings):
 
 
 SETTINGS = TelegramSettings
+
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+"""Telegram's limits, in UTF-16 code units of the text after entity parsing (what the Bot API counts)."""
+MENTION_HEADROOM = 96
+"""The one safety margin: @mentions are silenced with a word joiner after the "@" (bots/telegram/markup.py),
+which adds a unit per mention after the core fitted the text. Every part of Chorus (drafts, digests,
+previews, the sender's splitting) writes within ``limit - headroom``; the deliverer still re-checks the
+real limit after escaping."""
+
+
+def permalink(community: str, channel: str, message_id: str) -> str:
+    """Supergroups and channels (-100...) have t.me/c links; the adapter names messages <chat id>:<id>."""
+    number = message_id.rpartition(":")[2]
+    if community.startswith("-100") and number.isdigit():
+        return f"https://t.me/c/{community[4:]}/{number}"
+    return ""
+
+
+FACTS = PlatformFacts(
+    name="telegram",
+    label="Telegram",
+    capabilities=Capabilities(
+        max_text=TEXT_LIMIT - MENTION_HEADROOM,
+        max_caption=CAPTION_LIMIT - MENTION_HEADROOM // 4,
+        buttons=True,
+        edits=True,
+        threads=False,
+        images=True,
+        direct_messages=True,
+        utf16_length=True,
+    ),
+    permalink=permalink,
+)

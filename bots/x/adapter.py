@@ -20,12 +20,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bots.x.api import Me, XApi
-from bots.x.config import XSettings
+from bots.x.config import FACTS, XSettings
 from bots.x.deliver import Deliverer
 from bots.x.feed import XFeedSource, sources_of
 from bots.x.mentions import MentionPoller
 from bots.x.rails import PostBudget, Rails
-from core.contract import Action, Capabilities, Receipt
+from core.contract import Action, Receipt
 from core.errors import ConfigError, DeliveryRejected, PlatformError, PlatformRateLimited
 from core.feed.ingest import FeedStore
 from core.feed.sources import register_source
@@ -39,16 +39,7 @@ ME_TTL_S = 86400  # GET /2/users/me is 25 calls a day on the Free tier: cache it
 
 class XPlatform(Platform):
     name = "x"
-    capabilities = Capabilities(
-        max_text=280,
-        max_caption=280,
-        buttons=False,
-        edits=False,
-        threads=True,
-        images=True,
-        direct_messages=False,
-        weighted_length=True,
-    )
+    capabilities = FACTS.capabilities
 
     def __init__(
         self,

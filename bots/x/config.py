@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
+from core.catalog import PlatformFacts
+from core.contract import Capabilities
 from core.settings import ChorusSettings, env_list
 
 Tier = Literal["free", "basic", "pro", "custom"]
@@ -132,3 +134,25 @@ class XSettings(ChorusSettings):
 
 
 SETTINGS = XSettings
+
+
+def permalink(community: str, channel: str, message_id: str) -> str:
+    return f"https://x.com/i/web/status/{message_id}" if message_id.isdigit() else ""
+
+
+FACTS = PlatformFacts(
+    name="x",
+    label="X",
+    capabilities=Capabilities(
+        max_text=280,
+        max_caption=280,
+        buttons=False,
+        edits=False,
+        threads=True,
+        images=True,
+        direct_messages=False,
+        weighted_length=True,
+    ),
+    approval_by_default=True,  # a public timeline post: a moderator approves it unless the community says off
+    permalink=permalink,
+)

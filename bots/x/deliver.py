@@ -31,10 +31,10 @@ from bots.x.api import Me, XApi
 from bots.x.config import XSettings
 from bots.x.mentions import CHAIN_TTL_S, chain_key, conversation_key
 from bots.x.rails import PostBudget, x_key
-from core.assistant.drafts import parse_ref
 from core.contract import (
     Action,
     DirectMessage,
+    DraftRef,
     Edit,
     OfferChoices,
     Post,
@@ -42,6 +42,7 @@ from core.contract import (
     Reply,
     SendImage,
 )
+from core.decode import as_str
 from core.errors import DeliveryRejected, PlatformError, PlatformRateLimited
 from core.platform import BlobReader
 from core.text import defuse_mentions, split_text, truncate, x_weighted_length
@@ -60,17 +61,13 @@ _MAGIC = (
 )
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _draft_of(action: Action) -> tuple[str, bool]:
     """(draft id, is a preview) of an Action delivering a draft: replies and image answers show a draft
     (preview), Posts and their images publish it; ("", False) for anything else."""
-    parsed = parse_ref(action.ref)
+    parsed = DraftRef.parse(action.ref)
     if parsed is None:
         return "", False
-    draft, image = parsed
+    draft, image = parsed.draft_id, parsed.image
     if isinstance(action, Post):
         return draft, False
     if isinstance(action, SendImage):
@@ -180,7 +177,7 @@ class Deliverer:
         if action.event_id:
             tail = await self.redis.get(chain_key(self.me, action.event_id, action.channel))
             if tail:
-                return _s(tail)
+                return as_str(tail)
         if self.is_timeline(action.channel):
             return None
         explicit = getattr(action, "reply_to", None)
@@ -188,7 +185,7 @@ class Deliverer:
             return str(explicit)
         latest = await self.redis.get(conversation_key(self.me, action.channel))
         if latest:
-            return _s(latest)
+            return as_str(latest)
         return action.channel  # the conversation's first tweet
 
     # -- posting -----------------------------------------------------------------------------------
@@ -243,7 +240,7 @@ class Deliverer:
         if not preview:
             return False
         with contextlib.suppress(DeliveryRejected):  # already deleted: fine
-            await self.api.delete_tweet(_s(preview))
+            await self.api.delete_tweet(as_str(preview))
         await self.redis.delete(key)
         log.info("x: deleted the preview of draft %s to publish it", draft)
         return True

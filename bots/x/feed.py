@@ -22,6 +22,7 @@ from bots.x.api import MAX_PAGES, Me, XApi
 from bots.x.config import XSettings
 from bots.x.normalize import Includes, feed_item, referenced
 from bots.x.rails import x_key
+from core.decode import as_str
 from core.feed.ingest import FeedStore
 from core.feed.items import FeedItem, item_id
 
@@ -126,7 +127,7 @@ class XFeedSource:
         key = x_key(self.me, "feed", "user", account.lower())
         cached = await self.redis.get(key)
         if cached:
-            return cached.decode() if isinstance(cached, bytes) else str(cached)
+            return as_str(cached)
         found = (await self.api.users_by_username([account])).get("data") or []
         if not found:
             log.warning("x feed: no account @%s; check X_FEED_ACCOUNTS", account)
@@ -175,5 +176,5 @@ def _member(item: FeedItem) -> str:
 
 
 def _parse(raw: bytes | str) -> tuple[str, str, str]:
-    tweet_id, channel, source = (raw.decode() if isinstance(raw, bytes) else raw).split("\x1f", 2)
+    tweet_id, channel, source = as_str(raw).split("\x1f", 2)
     return tweet_id, channel, source

@@ -22,6 +22,7 @@ from bots.x.api import MAX_PAGES, Me, XApi
 from bots.x.config import XSettings
 from bots.x.normalize import Accounts, Includes, mention_event
 from bots.x.rails import Rails, x_key
+from core.decode import as_str
 from core.errors import PlatformRateLimited, PlatformUnavailable
 from core.platform import EventSink
 
@@ -100,7 +101,7 @@ class MentionPoller:
     async def poll_once(self) -> int:
         """One poll: every new mention decided and, if admitted, published. Returns how many were."""
         raw = await self.redis.get(self.cursor_key)
-        since = raw.decode() if isinstance(raw, bytes) else raw
+        since = as_str(raw) if raw is not None else None
         start = None
         if since is None and self.settings.max_mention_age_s > 0:
             start = datetime.fromtimestamp(self.clock() - self.settings.max_mention_age_s, UTC)

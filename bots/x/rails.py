@@ -35,6 +35,7 @@ from bots.x.api import Me
 from bots.x.config import XSettings
 from bots.x.normalize import Accounts, addressed, created_ts, referenced, username_of
 from core import keys
+from core.decode import as_str
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class Rails:
                 CONVERSATION_TTL_S,
             ],
         )
-        state = state.decode() if isinstance(state, bytes) else str(state)
+        state = as_str(state)
         if state == "new":
             return Decision(True, fresh=True)
         if state == "a":  # admitted earlier, its Event may not have reached the bus

@@ -11,20 +11,34 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
 
 from core.assistant.card import next_style
 from core.assistant.compose import Composer, Request, Target, user_message
 from core.assistant.context import ConversationContext
-from core.assistant.drafts import Draft, DraftKind, DraftStore, ShareTarget, parse_ref, shown_id
+from core.assistant.drafts import Draft, DraftKind, DraftStore, ShareTarget, shown_id
 from core.assistant.images import ImageService
-from core.assistant.models import ModelRuntime
+from core.assistant.models import ModelRuntime, describe_model
 from core.assistant.moderation import Moderator
 from core.assistant.publish import Publisher
 from core.assistant.quotas import Quotas, Ticket, WindowState
 from core.commands import Command, Option
-from core.contract import Action, Choice, Event, OfferChoices, SendImage, in_place, new_id, reply_to_event
+from core.contract import (
+    Action,
+    Choice,
+    DraftRef,
+    Event,
+    OfferChoices,
+    SendImage,
+    in_place,
+    new_id,
+    reply_to_event,
+)
 from core.errors import ContentRefused, InvalidInput, PermissionDenied, ProviderError, UserError
+from core.features import Feature
 from core.services import Services
 from core.text import clean
 
@@ -36,14 +50,22 @@ _ID = re.compile(r"^[0-9a-f]{4,32}$")
 MAX_PAYLOAD = 64  # bytes: the smallest button payload of the platforms (Telegram callback data)
 
 
+class ChatRuntime(Protocol):
+    """Where the chat model comes from (``models.ModelRuntime``; tests pass scripted ones)."""
+
+    local: bool  # the bundled CPU model: a longer budget, fewer tokens, no conversation history
+
+    async def chat_model(self) -> BaseChatModel: ...
+
+
 class Assistant:
-    """Holds the assistant's parts; one per process, in ``services.extras["assistant"]``."""
+    """Holds the assistant's parts; one per process (``core.app.Chorus.assistant``)."""
 
     def __init__(
         self,
         services: Services,
         *,
-        runtime: Any,
+        runtime: ChatRuntime,
         images: Any,
         moderator: Any,
     ) -> None:
@@ -57,19 +79,23 @@ class Assistant:
             services.redis, ttl_s=s.context_ttl_s, max_turns=max(1, s.context_turns)
         )
         self.quotas = Quotas(services.redis, s)
-        self.publisher = Publisher(self.store, s, services.redis)
+        self.publisher = Publisher(self.store, s, services.redis, services.platforms)
         self.composer = Composer(
             runtime.chat_model,
-            prompts=lambda: services.extras.get("prompts"),
+            prompts=lambda: services.prompts,
             moderator=moderator,
-            budget_s=s.local_compose_budget_s if getattr(runtime, "local", False) else s.compose_budget_s,
-            small_model=bool(getattr(runtime, "local", False)),
+            budget_s=s.local_compose_budget_s if runtime.local else s.compose_budget_s,
+            small_model=runtime.local,
             thread_max_parts=s.thread_max_parts,
         )
 
     @property
     def model_name(self) -> str:
-        return "local" if getattr(self.runtime, "local", False) else self.services.settings.chat_model
+        return "local" if self.runtime.local else self.services.settings.chat_model
+
+    async def draft_request(self, community_key: str, draft_id: str) -> str:
+        draft = await self.store.get(community_key, draft_id)
+        return draft.request if draft is not None else ""
 
     # -- writing ---------------------------------------------------------------------------------
     async def write(self, event: Event, kind: DraftKind, request: str) -> list[Action]:
@@ -163,11 +189,11 @@ class Assistant:
 
     # -- the parts ---------------------------------------------------------------------------------
     def target(self, event: Event) -> Target:
-        return Target.for_platform(event.platform, self.services.platforms)
+        return Target.for_platform(self.services.platforms[event.platform])
 
     def _turns(self) -> int:
         # The bundled 135M model copies earlier turns instead of following the request: give it none.
-        return 0 if getattr(self.runtime, "local", False) else self.services.settings.context_turns
+        return 0 if self.runtime.local else self.services.settings.context_turns
 
     async def _compose(self, event: Event, req: Request) -> Draft:
         ticket = await self.quotas.acquire(event.community_key, event.author.id, "text")
@@ -259,13 +285,10 @@ class Assistant:
         await self.store.save(draft)
         await self.context.add(event, "user", request)
         await self.context.add(event, "assistant", draft.text)
-        prompts = self.services.extras.get("prompts")
-        remember = getattr(prompts, "remember_request", None)
-        if remember is not None:
-            try:
-                await remember(event.community_key, request)
-            except Exception:  # preview samples are a convenience; never fail a draft for them
-                log.exception("could not remember the request for prompt previews")
+        try:
+            await self.services.prompts.remember_request(event.community_key, request)
+        except Exception:  # preview samples are a convenience; never fail a draft for them
+            log.exception("could not remember the request for prompt previews")
 
     def present(self, event: Event, draft: Draft, note: str = "", *, text: bool = True) -> list[Action]:
         """The draft's text (unless only its image changed), its image and the choices, in place."""
@@ -335,10 +358,10 @@ class Assistant:
         if event.reply_to is None:
             return None
         info = await self.services.bus.bot_message(event.platform, event.reply_to.message_id)
-        parsed = parse_ref(str(info.get("ref") or "")) if info else None
+        parsed = DraftRef.parse(str(info.get("ref") or "")) if info else None
         if parsed is None:
             return None
-        draft_id, is_image = parsed
+        draft_id, is_image = parsed.draft_id, parsed.image
         # Anyone in the community may build on a draft by replying: the result is their own new draft.
         return await self.draft(event, draft_id, pressing=False), is_image
 
@@ -376,14 +399,8 @@ def _windows(states: list[WindowState]) -> str:
 
 
 # -- handlers ----------------------------------------------------------------------------------------
-def _assistant(svc: Services) -> Assistant:
-    assistant: Assistant = svc.extras["assistant"]
-    return assistant
-
-
-async def on_mention(event: Event, svc: Services) -> list[Action]:
+async def on_mention(a: Assistant, event: Event, svc: Services) -> list[Action]:
     """A plain mention: revise the draft it replies to, answer the message it replies to, or write."""
-    a = _assistant(svc)
     replied = await a.replied_draft(event)
     if replied is not None:
         draft, is_image = replied
@@ -396,24 +413,22 @@ async def on_mention(event: Event, svc: Services) -> list[Action]:
     return await a.write(event, kind, event.text)
 
 
-async def _post(event: Event, svc: Services) -> list[Action]:
-    return await _assistant(svc).write(event, "post", event.args)
+async def _post(a: Assistant, event: Event, svc: Services) -> list[Action]:
+    return await a.write(event, "post", event.args)
 
 
-async def _thread(event: Event, svc: Services) -> list[Action]:
-    return await _assistant(svc).write(event, "thread", event.args)
+async def _thread(a: Assistant, event: Event, svc: Services) -> list[Action]:
+    return await a.write(event, "thread", event.args)
 
 
-async def _image(event: Event, svc: Services) -> list[Action]:
-    a = _assistant(svc)
+async def _image(a: Assistant, event: Event, svc: Services) -> list[Action]:
     replied = await a.replied_draft(event)
     if replied is not None:
         return await a.new_image(event, replied[0], event.args)
     return await a.image(event, event.args)
 
 
-async def _revise(event: Event, svc: Services) -> list[Action]:
-    a = _assistant(svc)
+async def _revise(a: Assistant, event: Event, svc: Services) -> list[Action]:
     replied = await a.replied_draft(event)
     if replied is not None:
         draft, is_image = replied
@@ -428,8 +443,7 @@ async def _revise(event: Event, svc: Services) -> list[Action]:
     )
 
 
-async def _share(event: Event, svc: Services) -> list[Action]:
-    a = _assistant(svc)
+async def _share(a: Assistant, event: Event, svc: Services) -> list[Action]:
     words = event.args.split()
     replied = await a.replied_draft(event)
     if replied is not None and (not words or not _ID.match(words[0])):
@@ -441,44 +455,40 @@ async def _share(event: Event, svc: Services) -> list[Action]:
     return await a.publisher.share(event, draft, target)
 
 
-async def _approve(event: Event, svc: Services) -> list[Action]:
+async def _approve(a: Assistant, event: Event, svc: Services) -> list[Action]:
     draft_id = event.args.strip().split(" ")[0] if event.args.strip() else ""
     if not draft_id:
         raise InvalidInput("Use /approve <draft id>.")
-    return await _assistant(svc).publisher.approve(event, draft_id)
+    return await a.publisher.approve(event, draft_id)
 
 
-async def _quota(event: Event, svc: Services) -> list[Action]:
+async def _quota(a: Assistant, event: Event, svc: Services) -> list[Action]:
     scope = event.args.strip().lower()
     if scope not in ("", "mine", "me", "community", "all"):
         raise InvalidInput("Use /quota, /quota mine or /quota community.")
-    return [reply_to_event(event, await _assistant(svc).quota_text(event, scope))]
+    return [reply_to_event(event, await a.quota_text(event, scope))]
 
 
-async def _stats(event: Event, svc: Services) -> list[Action]:
+async def _stats(a: Assistant, event: Event, svc: Services) -> list[Action]:
     if not event.author.is_moderator:
         raise PermissionDenied("Only moderators of this community can see its usage.")
-    return [reply_to_event(event, await _assistant(svc).stats_text(event))]
+    return [reply_to_event(event, await a.stats_text(event))]
 
 
 # -- buttons -----------------------------------------------------------------------------------------
-async def _press_post(event: Event, svc: Services, arg: str) -> list[Action]:
-    a = _assistant(svc)
+async def _press_post(a: Assistant, event: Event, svc: Services, arg: str) -> list[Action]:
     return await a.publisher.post_here(event, await a.draft(event, arg))
 
 
-async def _press_revise(event: Event, svc: Services, arg: str) -> list[Action]:
-    a = _assistant(svc)
+async def _press_revise(a: Assistant, event: Event, svc: Services, arg: str) -> list[Action]:
     return await a.revise(event, await a.draft(event, arg), "shorter")
 
 
-async def _press_image(event: Event, svc: Services, arg: str) -> list[Action]:
-    a = _assistant(svc)
+async def _press_image(a: Assistant, event: Event, svc: Services, arg: str) -> list[Action]:
     return await a.new_image(event, await a.draft(event, arg))
 
 
-async def _press_share(event: Event, svc: Services, arg: str) -> list[Action]:
-    a = _assistant(svc)
+async def _press_share(a: Assistant, event: Event, svc: Services, arg: str) -> list[Action]:
     draft_id, _, where = arg.partition(":")
     platform, _, channel = where.partition(":")
     draft = await a.draft(event, draft_id)
@@ -491,14 +501,13 @@ async def _press_share(event: Event, svc: Services, arg: str) -> list[Action]:
     return await a.publisher.share(event, draft, target)
 
 
-async def _press_approve(event: Event, svc: Services, arg: str) -> list[Action]:
-    return await _assistant(svc).publisher.approve(event, arg)
+async def _press_approve(a: Assistant, event: Event, svc: Services, arg: str) -> list[Action]:
+    return await a.publisher.approve(event, arg)
 
 
 # -- wiring ------------------------------------------------------------------------------------------
-async def composer_preview(svc: Services, event: Event, overrides: dict[str, str], request: str) -> str:
+async def composer_preview(a: Assistant, event: Event, overrides: dict[str, str], request: str) -> str:
     """Prompt preview: what a post would look like with these templates (nothing is stored)."""
-    a = _assistant(svc)
     req = Request(
         kind="post",
         text=request,
@@ -523,97 +532,99 @@ async def composer_preview(svc: Services, event: Event, overrides: dict[str, str
     return "\n\n".join(composed.parts)
 
 
-COMMANDS = (
-    Command(
-        "post",
-        "draft a post",
-        "post <request>",
-        _post,
-        options=(Option("request", "what to write about", True, rest=True),),
-        group="assistant",
-    ),
-    Command(
-        "thread",
-        "draft a thread",
-        "thread <request>",
-        _thread,
-        options=(Option("request", "what the thread is about", True, rest=True),),
-        group="assistant",
-    ),
-    Command(
-        "image",
-        "make an image (reply to my image to edit it)",
-        "image <description>",
-        _image,
-        options=(Option("description", "what to show", True, rest=True),),
-        group="assistant",
-    ),
-    Command(
-        "revise",
-        "revise a draft (reply to it)",
-        "revise <what to change>",
-        _revise,
-        options=(Option("change", "e.g. shorter, more playful", True, rest=True),),
-        group="assistant",
-    ),
-    Command(
-        "share",
-        "share a draft to another platform or channel",
-        "share <draft> <platform> [channel]",
-        _share,
-        options=(
-            Option("draft", "the draft id", True),
-            Option("platform", "x, telegram, discord…", True),
-            Option("channel", "where (optional)"),
+def commands(a: Assistant) -> tuple[Command[Services], ...]:
+    """The assistant's commands, bound to it."""
+    return (
+        Command(
+            "post",
+            "draft a post",
+            "post <request>",
+            partial(_post, a),
+            options=(Option("request", "what to write about", True, rest=True),),
+            group="assistant",
         ),
-        group="assistant",
-    ),
-    Command(
-        "approve",
-        "approve a draft for publishing",
-        "approve <draft>",
-        _approve,
-        moderator_only=True,
-        options=(Option("draft", "the draft id", True),),
-        group="assistant",
-    ),
-    Command(
-        "quota",
-        "your (or the community's) remaining requests",
-        "quota [mine|community]",
-        _quota,
-        options=(Option("scope", "mine or community", choices=("mine", "community")),),
-        group="assistant",
-    ),
-    Command("stats", "usage of this community", "stats", _stats, moderator_only=True, group="assistant"),
-)
+        Command(
+            "thread",
+            "draft a thread",
+            "thread <request>",
+            partial(_thread, a),
+            options=(Option("request", "what the thread is about", True, rest=True),),
+            group="assistant",
+        ),
+        Command(
+            "image",
+            "make an image (reply to my image to edit it)",
+            "image <description>",
+            partial(_image, a),
+            options=(Option("description", "what to show", True, rest=True),),
+            group="assistant",
+        ),
+        Command(
+            "revise",
+            "revise a draft (reply to it)",
+            "revise <what to change>",
+            partial(_revise, a),
+            options=(Option("change", "e.g. shorter, more playful", True, rest=True),),
+            group="assistant",
+        ),
+        Command(
+            "share",
+            "share a draft to another platform or channel",
+            "share <draft> <platform> [channel]",
+            partial(_share, a),
+            options=(
+                Option("draft", "the draft id", True),
+                Option("platform", "x, telegram, discord…", True),
+                Option("channel", "where (optional)"),
+            ),
+            group="assistant",
+        ),
+        Command(
+            "approve",
+            "approve a draft for publishing",
+            "approve <draft>",
+            partial(_approve, a),
+            moderator_only=True,
+            options=(Option("draft", "the draft id", True),),
+            group="assistant",
+        ),
+        Command(
+            "quota",
+            "your (or the community's) remaining requests",
+            "quota [mine|community]",
+            partial(_quota, a),
+            options=(Option("scope", "mine or community", choices=("mine", "community")),),
+            group="assistant",
+        ),
+        Command(
+            "stats",
+            "usage of this community",
+            "stats",
+            partial(_stats, a),
+            moderator_only=True,
+            group="assistant",
+        ),
+    )
 
 
-async def install(svc: Services) -> None:
+async def install(svc: Services) -> Assistant:
     """Create the providers (nothing connects or starts until first use) and register the assistant."""
     runtime = ModelRuntime(svc.settings)
     images = ImageService(svc.settings)
     moderator = Moderator(svc.settings)
     svc.closers.extend([runtime.aclose, images.aclose, moderator.aclose])
-    setup(svc, runtime=runtime, images=images, moderator=moderator)
+    return setup(svc, runtime=runtime, images=images, moderator=moderator)
 
 
-def setup(svc: Services, *, runtime: Any, images: Any, moderator: Any) -> Assistant:
+def setup(svc: Services, *, runtime: ChatRuntime, images: Any, moderator: Any) -> Assistant:
     """Register everything with given providers (install() passes the real ones; tests pass fakes)."""
     assistant = Assistant(svc, runtime=runtime, images=images, moderator=moderator)
-    svc.extras.update({"assistant": assistant, "models": runtime, "images": images, "moderator": moderator})
-
-    async def composer(event: Event, overrides: dict[str, str], request: str) -> str:
-        return await composer_preview(svc, event, overrides, request)
-
-    async def summarizer(text: str, *, max_chars: int) -> str:
-        return await assistant.composer.summarize(text, max_chars=max_chars)
-
-    svc.extras["composer"] = composer
-    svc.extras["summarizer"] = summarizer
-    for command in COMMANDS:
+    svc.previewer.provide(partial(composer_preview, assistant))
+    svc.summarizer.provide(assistant.composer.summarize)
+    svc.draft_requests.provide(assistant.draft_request)
+    for command in commands(assistant):
         svc.commands.register(command)
-    svc.mention = on_mention
+    svc.mention = partial(on_mention, assistant)
     for verb, handler in (
         ("post", _press_post),
         ("revise", _press_revise),
@@ -621,8 +632,10 @@ def setup(svc: Services, *, runtime: Any, images: Any, moderator: Any) -> Assist
         ("share", _press_share),
         ("approve", _press_approve),
     ):
-        svc.choices.register(verb, handler)
+        svc.choices.register(verb, partial(handler, assistant))
     return assistant
 
 
-__all__ = ["Assistant", "ShareTarget", "install", "setup"]
+FEATURE = Feature("assistant", install, describe=lambda settings: {"Model": describe_model(settings)})
+
+__all__ = ["FEATURE", "Assistant", "ShareTarget", "install", "setup"]

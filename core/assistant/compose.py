@@ -30,7 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from core.assistant.context import Turn
 from core.assistant.drafts import DraftKind
 from core.assistant.models import translate_error
-from core.contract import Capabilities
+from core.catalog import PlatformFacts
 from core.errors import (
     ChorusError,
     ContentRefused,
@@ -41,7 +41,16 @@ from core.errors import (
 )
 from core.prompts import slots as prompt_slots
 from core.prompts.template import parse as parse_template
-from core.text import Measure, clean, defuse_mentions, number_parts, split_text, truncate, x_weighted_length
+from core.text import (
+    Measure,
+    clean,
+    defuse_mentions,
+    number_parts,
+    split_text,
+    truncate,
+    utf16_length,
+    x_weighted_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +58,6 @@ BOT_NAME = "Chorus"
 REQUEST_MAX_CHARS = 4000  # what of a request reaches the model; the router already refuses > 8000
 CONTEXT_MAX_CHARS = 3000
 
-# Limits of platforms that are not running in this process (a worker serving another machine's adapters).
-KNOWN_PLATFORMS: dict[str, Capabilities] = {
-    "x": Capabilities(max_text=280, max_caption=280, weighted_length=True, threads=True),
-    "discord": Capabilities(max_text=2000, max_caption=2000),
-    "telegram": Capabilities(max_text=4096, max_caption=1024),
-    "console": Capabilities(max_text=4000, max_caption=1024),
-}
 # Structural note that goes with the data delimiters below; the guard text itself is the operator's file.
 DATA_NOTE = (
     "Member text is given between <request>, <message>, <draft> and <context> tags. "
@@ -69,16 +71,17 @@ class Target:
 
     platform: str
     limit: int
-    weighted: bool = False
+    weighted: bool = False  # X's weighted length
+    utf16: bool = False  # Telegram counts UTF-16 code units
 
     @property
     def measure(self) -> Measure:
-        return x_weighted_length if self.weighted else len
+        return x_weighted_length if self.weighted else utf16_length if self.utf16 else len
 
     @classmethod
-    def for_platform(cls, platform: str, running: Mapping[str, Any] | None = None) -> Target:
-        caps = (running or {}).get(platform) or KNOWN_PLATFORMS.get(platform) or Capabilities()
-        return cls(platform, caps.max_text, caps.weighted_length)
+    def for_platform(cls, facts: PlatformFacts) -> Target:
+        caps = facts.capabilities
+        return cls(facts.name, caps.max_text, caps.weighted_length, caps.utf16_length)
 
 
 class PromptSource(Protocol):

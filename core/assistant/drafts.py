@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from core import keys
-from core.contract import new_id
+from core.contract import DraftRef, new_id
 
 DraftKind = Literal["post", "thread", "reply", "image"]
 DRAFT_TTL_S = 7 * 86400
@@ -71,19 +71,11 @@ class Draft(BaseModel):
     @property
     def ref(self) -> str:
         """The ``ref`` of Actions that deliver this draft's text (bot_message lookups resolve it)."""
-        return f"draft:{self.id}"
+        return str(DraftRef(self.id))
 
     @property
     def image_ref(self) -> str:
-        return f"draft:{self.id}:image"
-
-
-def parse_ref(ref: str | None) -> tuple[str, bool] | None:
-    """``draft:<id>`` or ``draft:<id>:image`` -> (id, is_image); anything else -> None."""
-    if not ref or not ref.startswith("draft:"):
-        return None
-    _, draft_id, *rest = ref.split(":")
-    return draft_id, rest == ["image"]
+        return str(DraftRef(self.id, image=True))
 
 
 class DraftStore:

@@ -11,11 +11,11 @@ feed picks them up after delivery.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from core.assistant.compose import KNOWN_PLATFORMS, fit_thread
+from core.assistant.compose import fit_thread
 from core.assistant.drafts import Draft, DraftStore, ShareTarget, shown_id
+from core.catalog import PlatformCatalog
 from core.community import approval_required
 from core.contract import (
     Action,
@@ -29,15 +29,17 @@ from core.contract import (
     reply_to_event,
 )
 from core.errors import InvalidInput, PermissionDenied
+from core.platform import measure_for
 from core.settings import Settings
-from core.text import clean, defuse_mentions, truncate, x_weighted_length
+from core.text import clean, defuse_mentions, truncate
 
 
 class Publisher:
-    def __init__(self, store: DraftStore, settings: Settings, redis: Any) -> None:
+    def __init__(self, store: DraftStore, settings: Settings, redis: Any, platforms: PlatformCatalog) -> None:
         self.store = store
         self.settings = settings
         self.redis = redis
+        self.platforms = platforms
 
     # -- where -----------------------------------------------------------------------------------
     def allowed_targets(self, community_key: str) -> list[ShareTarget]:
@@ -84,7 +86,7 @@ class Publisher:
             "ref": draft.ref,
         }
         out: list[Action] = []
-        parts = fit_parts(draft, target.platform)
+        parts = fit_parts(draft, self.platforms.capabilities(target.platform))
         if parts:
             text = "\n\n".join(parts)
             out.append(Post(**base, text=text, parts=tuple(parts) if len(parts) > 1 else ()))
@@ -107,7 +109,7 @@ class Publisher:
         ):
             return await self._publish(event, draft, target, thread=event.thread)
         if (
-            await approval_required(self.redis, event.community_key, target.platform)
+            await approval_required(self.redis, event.community_key, self.platforms[target.platform])
             and not event.author.is_moderator
         ):
             await self.store.add_pending(draft, target)
@@ -157,10 +159,9 @@ class Publisher:
         return [*actions, reply_to_event(event, f"Draft {draft.id} is on its way to {target.label}.")]
 
 
-def fit_parts(draft: Draft, platform: str, running: Mapping[str, Capabilities] | None = None) -> list[str]:
+def fit_parts(draft: Draft, caps: Capabilities) -> list[str]:
     """A draft written for one platform, fitted to another (X: weighted length, threads split)."""
-    caps = (running or {}).get(platform) or KNOWN_PLATFORMS.get(platform) or Capabilities()
-    measure = x_weighted_length if caps.weighted_length else len
+    measure = measure_for(caps)
     parts = [p for p in draft.parts if p.strip()]
     if all(measure(p) <= caps.max_text for p in parts):
         return parts

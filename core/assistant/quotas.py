@@ -19,6 +19,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 
 from core import keys
+from core.decode import as_str
 from core.errors import QuotaExceeded
 from core.settings import Settings
 
@@ -216,7 +217,7 @@ class Quotas:
         total: dict[str, int] = {}
         for row in rows:
             for name, value in row.items():
-                key = name.decode() if isinstance(name, bytes) else name
+                key = as_str(name)
                 total[key] = total.get(key, 0) + int(value)
         return UsageTotals(
             requests=total.get("requests", 0),
@@ -233,7 +234,7 @@ class Quotas:
         rows: Any = await self.redis.zrevrange(
             keys.community(community_key, "usage", day, "users"), 0, n - 1, withscores=True
         )
-        return [(u.decode() if isinstance(u, bytes) else u, int(score)) for u, score in rows]
+        return [(as_str(u), int(score)) for u, score in rows]
 
 
 def _day(ts: float) -> str:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli import extend
+from bots import registry
+from core.features import CliCommand
 from core.feed.exports import export_jsonl
 from core.redis_server import open_redis
 from core.settings import Settings
@@ -28,9 +29,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.ExitStack() as stack:
         out: Any = stack.enter_context(args.output.open("w", encoding="utf-8")) if args.output else sys.stdout
         async with open_redis(settings) as redis:
-            count = await export_jsonl(redis, out, progress=not args.no_progress, platform=args.platform)
+            count = await export_jsonl(
+                redis, out, registry.catalog(), progress=not args.no_progress, platform=args.platform
+            )
     print(f"exported {count} items", file=sys.stderr)
     return 0
 
 
-extend("feed", add_parser, run)
+CLI = CliCommand("feed", add_parser, run)

@@ -10,20 +10,22 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
+from core.catalog import PlatformCatalog
 from core.commands import Command, Option
 from core.contract import Action, Event, reply_to_event
 from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
+from core.features import Feature
+from core.feed.cli import CLI
 from core.feed.digests import JOB_KIND, Digests
 from core.feed.http import feed_http_runner
-from core.feed.items import Story, platform_label
+from core.feed.items import Story
 from core.feed.retention import JOB_KIND as RETENTION_KIND
 from core.feed.service import FeedService
-from core.feed.settings import FeedSettings
 from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
 from core.feed.timelines import ORDERS, Order, Scope, normalise_topics
-from core.scheduler import Scheduler
 from core.services import Services
 from core.text import truncate
 
@@ -38,11 +40,6 @@ PERIODS = {
 _CHANNEL = re.compile(r"^<?#?([\w.-]{1,64})>?$")
 
 
-def _feed(svc: Services) -> FeedService:
-    feed: FeedService = svc.extras["feed"]
-    return feed
-
-
 def _reply(event: Event, text: str) -> list[Action]:
     return [reply_to_event(event, text)]
 
@@ -54,8 +51,7 @@ def _when(t: float, tz: str) -> str:
 # -- feed add|remove|list|hot|new|top ---------------------------------------------------------------------
 
 
-async def _feed_command(event: Event, svc: Services) -> list[Action]:
-    feed = _feed(svc)
+async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[Action]:
     words = event.args.split()
     action = words[0].lower() if words else "hot"
     if action in ("add", "remove", "list"):
@@ -111,23 +107,23 @@ async def _show(event: Event, feed: FeedService, order: Order, words: list[str])
             scope = Scope()
         elif low in ("community", "here"):
             scope = Scope("community", event.community_key)
-        elif low in ("x", "telegram", "discord", "console"):
+        elif low in feed.services.platforms:
             scope = Scope("platform", low)
         else:
             topics.append(word)
     scope = scope.with_topics(topics)
     page = await feed.timelines.page(scope, order, limit, period_s=period)
     if not page.stories:
-        return _reply(event, f"Nothing in the feed for {scope.label} yet.")
+        return _reply(event, f"Nothing in the feed for {scope.label(feed.services.platforms)} yet.")
     title = {"hot": "Hot", "new": "New", "top": "Top"}[order]
-    lines = [f"{title} in {scope.label}:"]
-    lines += [f"{n}. {_line(story)}" for n, story in enumerate(page.stories, 1)]
+    lines = [f"{title} in {scope.label(feed.services.platforms)}:"]
+    lines += [f"{n}. {_line(story, feed.services.platforms)}" for n, story in enumerate(page.stories, 1)]
     return _reply(event, "\n".join(lines))
 
 
-def _line(story: Story) -> str:
+def _line(story: Story, platforms: PlatformCatalog) -> str:
     lead = story.lead
-    where = ", ".join(platform_label(p) for p in story.platforms)
+    where = ", ".join(platforms.label(p) for p in story.platforms)
     who = f"{lead.author_name}: " if lead.author_name else ""
     text = truncate(" ".join(lead.text.split()), 140)
     notes = []
@@ -136,17 +132,21 @@ def _line(story: Story) -> str:
     for name, count in story.engagement.items():
         if count and name != "views":
             notes.append(f"{count} {name}")
-    link = f" {lead.link}" if lead.link else ""
+    link = f" {lead.link(platforms)}" if lead.link(platforms) else ""
     return f"[{where}] {who}{text}" + (f" ({' · '.join(notes)})" if notes else "") + link
 
 
 # -- subscriptions ----------------------------------------------------------------------------------------
 
 
-async def _subscribe(event: Event, svc: Services) -> list[Action]:
-    feed = _feed(svc)
+async def _subscribe(feed: FeedService, event: Event, svc: Services) -> list[Action]:
     request = parse_subscribe(event.args)
     dm = event.private if request.dm is None else request.dm
+    if dm and not svc.platforms.capabilities(event.platform).direct_messages:
+        raise InvalidInput(
+            f"I can't send direct messages on {svc.platforms.label(event.platform)}: "
+            "subscribe without “dm” to get digests in this channel."
+        )
     target = "dm" if dm else f"{event.channel}:{event.thread or '-'}"
     sub_id = subscription_id(event.platform, event.community, event.author.id, target)
     existing = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
@@ -180,13 +180,12 @@ async def _subscribe(event: Event, svc: Services) -> list[Action]:
     verb = "Updated your subscription" if replaced else "Subscribed"
     return _reply(
         event,
-        f"{verb}: {sub.describe()}. Next digest: {_when(s.next_after(time.time()), s.tz)}. "
+        f"{verb}: {sub.describe(svc.platforms)}. Next digest: {_when(s.next_after(time.time()), s.tz)}. "
         "/digest shows one now; /unsubscribe stops it.",
     )
 
 
-async def _unsubscribe(event: Event, svc: Services) -> list[Action]:
-    feed = _feed(svc)
+async def _unsubscribe(feed: FeedService, event: Event, svc: Services) -> list[Action]:
     subs = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
     if not subs:
         return _reply(event, "You have no digest subscriptions here.")
@@ -207,29 +206,31 @@ async def _unsubscribe(event: Event, svc: Services) -> list[Action]:
         if not chosen:
             return _reply(
                 event,
-                "You have several subscriptions here:\n" + _listing(subs) + "\nUse /unsubscribe <number>.",
+                "You have several subscriptions here:\n"
+                + _listing(subs, svc.platforms)
+                + "\nUse /unsubscribe <number>.",
             )
     for sub in chosen:
         await feed.subscriptions.remove(sub)
-    return _reply(event, "Unsubscribed: " + "; ".join(s.describe() for s in chosen) + ".")
+    return _reply(event, "Unsubscribed: " + "; ".join(s.describe(svc.platforms) for s in chosen) + ".")
 
 
-def _listing(subs: list[Subscription]) -> str:
+def _listing(subs: list[Subscription], platforms: PlatformCatalog) -> str:
     now = time.time()
     return "\n".join(
-        f"{n}. {s.describe()} — next {_when(s.schedule.next_after(now), s.tz)}" for n, s in enumerate(subs, 1)
+        f"{n}. {s.describe(platforms)} — next {_when(s.schedule.next_after(now), s.tz)}"
+        for n, s in enumerate(subs, 1)
     )
 
 
-async def _subscriptions(event: Event, svc: Services) -> list[Action]:
-    subs = await _feed(svc).subscriptions.for_user(event.platform, event.community, event.author.id)
+async def _subscriptions(feed: FeedService, event: Event, svc: Services) -> list[Action]:
+    subs = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
     if not subs:
         return _reply(event, "You have no digest subscriptions here. " + USAGE)
-    return _reply(event, "Your digests here:\n" + _listing(subs))
+    return _reply(event, "Your digests here:\n" + _listing(subs, svc.platforms))
 
 
-async def _digest(event: Event, svc: Services) -> list[Action]:
-    feed = _feed(svc)
+async def _digest(feed: FeedService, event: Event, svc: Services) -> list[Action]:
     period, scope = 86400.0, Scope("community", event.community_key)
     topics: list[str] = []
     for word in event.args.split():
@@ -246,7 +247,7 @@ async def _digest(event: Event, svc: Services) -> list[Action]:
     now = time.time()
     digest = await feed.digests.build(scope, now - period, now)
     if digest.empty:
-        return _reply(event, f"Nothing in the feed for {scope.label} in that period yet.")
+        return _reply(event, f"Nothing in the feed for {scope.label(svc.platforms)} in that period yet.")
     caps = feed.digests.capabilities(event.platform)
     return Digests.replies_for(reply_to_event(event, ""), digest, caps)
 
@@ -254,17 +255,17 @@ async def _digest(event: Event, svc: Services) -> list[Action]:
 # -- opt-out ----------------------------------------------------------------------------------------------
 
 
-async def _optout(event: Event, svc: Services) -> list[Action]:
-    removed = await _feed(svc).store.optout(event.platform, event.author.id)
+async def _optout(feed: FeedService, event: Event, svc: Services) -> list[Action]:
+    removed = await feed.store.optout(event.platform, event.author.id)
     return _reply(
         event,
-        f"Done: your messages on {platform_label(event.platform)} are kept out of the feed from now on, and "
+        f"Done: your messages on {svc.platforms.label(event.platform)} are kept out of the feed from now on, and "
         f"{removed} already in it {'was' if removed == 1 else 'were'} removed. /optin undoes this.",
     )
 
 
-async def _optin(event: Event, svc: Services) -> list[Action]:
-    changed = await _feed(svc).store.optin(event.platform, event.author.id)
+async def _optin(feed: FeedService, event: Event, svc: Services) -> list[Action]:
+    changed = await feed.store.optin(event.platform, event.author.id)
     return _reply(
         event,
         "Your new messages in opted-in channels can join the feed again."
@@ -273,56 +274,73 @@ async def _optin(event: Event, svc: Services) -> list[Action]:
     )
 
 
-COMMANDS = (
-    Command(
-        "feed",
-        "the ranked feed; moderators choose its channels",
-        "feed hot|new|top [n] [all|<platform>] · feed add|remove|list [channel]",
-        _feed_command,
-        options=(Option("action", "hot, new, top, add, remove or list"), Option("args", "more", rest=True)),
-        group="feed",
-    ),
-    Command(
-        "subscribe",
-        "get digests of the feed",
-        "subscribe [hourly|daily|weekly] [HH:MM] [time zone] [all|community] [dm] [topic words]",
-        _subscribe,
-        options=(Option("schedule", "e.g. daily 08:30 Europe/Berlin all", rest=True),),
-        group="feed",
-    ),
-    Command(
-        "unsubscribe",
-        "stop digests",
-        "unsubscribe [number|all]",
-        _unsubscribe,
-        options=(Option("which", "number from /subscriptions, or all"),),
-        group="feed",
-    ),
-    Command("subscriptions", "your digest subscriptions", "subscriptions", _subscriptions, group="feed"),
-    Command(
-        "digest",
-        "a digest of the feed now",
-        "digest [hourly|daily|weekly] [all] [topic words]",
-        _digest,
-        options=(Option("scope", "period, all, topic words", rest=True),),
-        group="feed",
-    ),
-    Command("optout", "keep your messages out of the feed", "optout", _optout, group="feed"),
-    Command("optin", "allow your messages in the feed again", "optin", _optin, group="feed"),
-)
+def commands(feed: FeedService) -> tuple[Command[Services], ...]:
+    """The feed's commands, bound to it."""
+    return (
+        Command(
+            "feed",
+            "the ranked feed; moderators choose its channels",
+            "feed hot|new|top [n] [all|<platform>] · feed add|remove|list [channel]",
+            partial(_feed_command, feed),
+            options=(
+                Option("action", "hot, new, top, add, remove or list"),
+                Option("args", "more", rest=True),
+            ),
+            group="feed",
+        ),
+        Command(
+            "subscribe",
+            "get digests of the feed",
+            "subscribe [hourly|daily|weekly] [HH:MM] [time zone] [all|community] [dm] [topic words]",
+            partial(_subscribe, feed),
+            options=(Option("schedule", "e.g. daily 08:30 Europe/Berlin all", rest=True),),
+            group="feed",
+        ),
+        Command(
+            "unsubscribe",
+            "stop digests",
+            "unsubscribe [number|all]",
+            partial(_unsubscribe, feed),
+            options=(Option("which", "number from /subscriptions, or all"),),
+            group="feed",
+        ),
+        Command(
+            "subscriptions",
+            "your digest subscriptions",
+            "subscriptions",
+            partial(_subscriptions, feed),
+            group="feed",
+        ),
+        Command(
+            "digest",
+            "a digest of the feed now",
+            "digest [hourly|daily|weekly] [all] [topic words]",
+            partial(_digest, feed),
+            options=(Option("scope", "period, all, topic words", rest=True),),
+            group="feed",
+        ),
+        Command(
+            "optout", "keep your messages out of the feed", "optout", partial(_optout, feed), group="feed"
+        ),
+        Command(
+            "optin", "allow your messages in the feed again", "optin", partial(_optin, feed), group="feed"
+        ),
+    )
 
 
-async def install(svc: Services) -> None:
-    settings = svc.extras.get("feed_settings")
-    feed = FeedService(svc, settings if isinstance(settings, FeedSettings) else FeedSettings())
-    svc.extras["feed"] = feed
-    for command in COMMANDS:
+async def install(svc: Services) -> FeedService:
+    feed = FeedService(svc)
+    for command in commands(feed):
         svc.commands.register(command)
     svc.observers.append(feed.observe)
     svc.delivery_hooks.append(feed.on_delivered)
-    scheduler: Scheduler = svc.extras["scheduler"]
-    scheduler.register(JOB_KIND, feed.digests.run_slot)
-    scheduler.register(RETENTION_KIND, feed.retention.run)
-    await feed.retention.ensure_job(scheduler)
+    svc.feed_channels.provide(feed.opted_in)
+    svc.scheduler.register(JOB_KIND, feed.digests.run_slot)
+    svc.scheduler.register(RETENTION_KIND, feed.retention.run)
+    await feed.retention.ensure_job(svc.scheduler)
     svc.background["feed-http"] = feed_http_runner(svc, feed)
     svc.background["feed-poll"] = feed.poller.run
+    return feed
+
+
+FEATURE = Feature("feed", install, cli=(CLI,))

@@ -25,15 +25,17 @@ from typing import Any, TypeVar
 
 import orjson
 
+from core.catalog import PlatformCatalog
 from core.contract import Action, Capabilities, DirectMessage, Post, Reply
+from core.decode import as_str
 from core.feed import keys as fk
-from core.feed.items import Story, platform_label
+from core.feed.items import Story
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
 from core.feed.summaries import Summaries
 from core.feed.timelines import Ranking, Scope, Timelines
 from core.platform import measure_for
-from core.scheduler import Job, Scheduler
+from core.scheduler import Job
 from core.services import Services
 from core.text import split_text
 
@@ -45,13 +47,6 @@ INTRO_CHARS = 280
 MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
-KNOWN_LIMITS = {
-    "x": Capabilities(max_text=280, weighted_length=True, threads=True),
-    "telegram": Capabilities(max_text=4096),
-    "discord": Capabilities(max_text=2000),
-    "console": Capabilities(max_text=4000),
-}
-CONSERVATIVE = Capabilities(max_text=1000)
 
 
 # ARGV: ttl, window end, subscription ids joined by US. The markers are ``sent:<id>:<end>`` (built here: one
@@ -120,6 +115,7 @@ class Digest:
     stories: list[Story]
     summaries: list[str]
     intro: str
+    platforms: PlatformCatalog
     _packed: dict[Capabilities, list[str]] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[Capabilities, bool], list[str]] = field(default_factory=dict, repr=False)
 
@@ -138,14 +134,14 @@ class Digest:
         """The header with the intro, then one block per story (split points when messages are short)."""
         count = len(self.stories)
         head = (
-            f"📰 {period_name(self.start, self.end).title()} digest — {self.scope.label} — "
+            f"📰 {period_name(self.start, self.end).title()} digest — {self.scope.label(self.platforms)} — "
             f"{count} {'story' if count == 1 else 'stories'}"
         )
         if self.intro:
             head += f"\n{self.intro}"
         blocks = [head]
         for number, (story, summary) in enumerate(zip(self.stories, self.summaries, strict=True), 1):
-            blocks.append(f"{number}. {summary}\n   {_sources(story)}")
+            blocks.append(f"{number}. {summary}\n   {_sources(story, self.platforms)}")
         return blocks
 
     @property
@@ -153,11 +149,11 @@ class Digest:
         return "\n\n".join(self.sections())
 
 
-def _sources(story: Story) -> str:
+def _sources(story: Story, platforms: PlatformCatalog) -> str:
     labels: dict[str, int] = {}  # same label twice (no permalink, same author and channel): counted once
     for item in sorted(story.items, key=lambda i: (i.created_at, i.id)):
         by = f" by {item.author_name}" if item.author_name else ""
-        label = f"{platform_label(item.platform)}{by}: {item.link or '#' + item.channel}"
+        label = f"{platforms.label(item.platform)}{by}: {item.link(platforms) or '#' + item.channel}"
         labels[label] = labels.get(label, 0) + 1
     shown = [label + (f" (×{n})" if n > 1 else "") for label, n in list(labels.items())[:MAX_SOURCES]]
     more = len(labels) - len(shown)
@@ -238,9 +234,9 @@ class Digests:
             stories = await self.timelines.top(scope, start, end, self.settings.digest_stories, ranked)
             chars = self.settings.summary_chars
             summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
-            label = f"{period_name(start, end)} digest of {scope.label}"
+            label = f"{period_name(start, end)} digest of {scope.label(self.services.platforms)}"
             intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
-        return Digest(scope, start, end, stories, summaries, intro)
+        return Digest(scope, start, end, stories, summaries, intro, self.services.platforms)
 
     async def shared(self, scope: Scope, start: float, end: float, gen: int) -> Digest:
         """One build per (scope, window, generation) in this process, however many subscribers ask;
@@ -264,8 +260,7 @@ class Digests:
 
     # -- delivery ---------------------------------------------------------------------------------------
     def capabilities(self, platform: str) -> Capabilities:
-        caps = self.services.platforms.get(platform)
-        return caps if isinstance(caps, Capabilities) else KNOWN_LIMITS.get(platform, CONSERVATIVE)
+        return self.services.platforms.capabilities(platform)
 
     async def shared_texts(self, digest: Digest, caps: Capabilities, thread: bool, ttl_s: int) -> list[str]:
         """The digest's messages for one kind of platform, stored once for every subscriber who gets them
@@ -282,7 +277,9 @@ class Digests:
             digest._shared[key] = ids
         return ids
 
-    def dumped_actions_for(self, sub: Subscription, shared: Sequence[str], *, tag: str) -> list[tuple[str, bytes]]:
+    def dumped_actions_for(
+        self, sub: Subscription, shared: Sequence[str], *, tag: str
+    ) -> list[tuple[str, bytes]]:
         """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
         serialised as the bus stores them: one validated prototype per kind of message copied with the
         subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
@@ -344,7 +341,7 @@ class Digests:
         # SET NX of every marker (fk.sent) in one script call; a marker still "p" is a run that died after
         # claiming: its subscribers are sent again with the same Action ids, which the sender delivers once
         states = await self._claim(keys=[fk.GEN], args=[ttl, window, "\x1f".join(s.id for s in subs)])
-        flags = states.decode() if isinstance(states, bytes) else str(states)
+        flags = as_str(states)
         todo = [s for s, flag in zip(subs, flags, strict=True) if flag == "1"]
         if not todo:
             return 0
@@ -372,7 +369,7 @@ class Digests:
 
     async def ensure_job(self, schedule: Schedule, now: float | None = None) -> float:
         """Make sure the slot's job is scheduled; returns when the next digest of this slot is due."""
-        scheduler: Scheduler = self.services.extras["scheduler"]
+        scheduler = self.services.scheduler
         job_id = slot_job_id(schedule.slot)
         current = await scheduler.next_run(job_id)
         if current is not None:

@@ -18,8 +18,10 @@ import redis.asyncio as aioredis
 from feedgen.feed import FeedGenerator
 from tqdm import tqdm
 
+from core.catalog import PlatformCatalog
+from core.decode import as_str
 from core.feed import keys as fk
-from core.feed.items import Story, platform_label
+from core.feed.items import Story
 from core.feed.timelines import Timelines
 from core.text import clean, truncate
 
@@ -33,6 +35,7 @@ class FeedMeta:
     description: str
     home_url: str  # the HTTP endpoint's root
     self_url: str  # this feed's own URL
+    platforms: PlatformCatalog  # labels and links of the stories' platforms
     next_url: str | None = None  # the next page (JSON Feed ``next_url``; Atom/RSS ``rel=next`` link)
 
 
@@ -40,20 +43,20 @@ def _time(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def story_title(story: Story) -> str:
+def story_title(story: Story, platforms: PlatformCatalog) -> str:
     first = clean(story.lead.text).strip().split("\n", 1)[0]
-    return truncate(" ".join(first.split()), 100) or f"Post on {platform_label(story.lead.platform)}"
+    return truncate(" ".join(first.split()), 100) or f"Post on {platforms.label(story.lead.platform)}"
 
 
-def story_link(story: Story, home_url: str) -> str:
-    return story.lead.link or f"{home_url.rstrip('/')}/stories/{story.id}"
+def story_link(story: Story, home_url: str, platforms: PlatformCatalog) -> str:
+    return story.lead.link(platforms) or f"{home_url.rstrip('/')}/stories/{story.id}"
 
 
-def story_text(story: Story) -> str:
+def story_text(story: Story, platforms: PlatformCatalog) -> str:
     lines = [clean(story.fullest.text).strip(), "", "Sources:"]
     for item in sorted(story.items, key=lambda i: (i.created_at, i.id)):
         who = f" ({item.author_name})" if item.author_name else ""
-        lines.append(f"- {platform_label(item.platform)}{who}: {item.link or '#' + item.channel}")
+        lines.append(f"- {platforms.label(item.platform)}{who}: {item.link(platforms) or '#' + item.channel}")
     return "\n".join(lines)
 
 
@@ -81,9 +84,9 @@ def _generator(stories: Sequence[Story], meta: FeedMeta) -> FeedGenerator:
         fe = fg.add_entry(order="append")
         fe.id(f"urn:chorus:story:{story.id}")
         fe.guid(f"urn:chorus:story:{story.id}", permalink=False)
-        fe.title(story_title(story))
-        fe.link(href=story_link(story, meta.home_url))
-        text = story_text(story)
+        fe.title(story_title(story, meta.platforms))
+        fe.link(href=story_link(story, meta.home_url, meta.platforms))
+        text = story_text(story, meta.platforms)
         fe.description(html.escape(text).replace("\n", "<br/>"))  # RSS descriptions are read as HTML
         fe.content(text, type="text")
         fe.published(_time(story.created_at))
@@ -92,7 +95,7 @@ def _generator(stories: Sequence[Story], meta: FeedMeta) -> FeedGenerator:
             fe.author({"name": name})
             fe.dc.dc_creator(name)
         for platform in story.platforms:
-            fe.category(term=platform, label=platform_label(platform))
+            fe.category(term=platform, label=meta.platforms.label(platform))
     return fg
 
 
@@ -119,13 +122,13 @@ def render_json_feed(stories: Sequence[Story], meta: FeedMeta) -> dict[str, Any]
     for story in stories:
         entry: dict[str, Any] = {
             "id": f"urn:chorus:story:{story.id}",
-            "url": story_link(story, meta.home_url),
-            "title": story_title(story),
-            "content_text": story_text(story),
+            "url": story_link(story, meta.home_url, meta.platforms),
+            "title": story_title(story, meta.platforms),
+            "content_text": story_text(story, meta.platforms),
             "date_published": _time(story.created_at).isoformat(),
             "date_modified": _time(story.updated_at).isoformat(),
             "tags": story.platforms,
-            "_chorus": story.as_dict(),
+            "_chorus": story.as_dict(meta.platforms),
         }
         authors = _authors(story)
         if authors:
@@ -138,13 +141,13 @@ def render_json_feed(stories: Sequence[Story], meta: FeedMeta) -> dict[str, Any]
 
 
 async def export_jsonl(
-    redis: aioredis.Redis, out: TextIO, *, progress: bool = True, platform: str = ""
+    redis: aioredis.Redis, out: TextIO, catalog: PlatformCatalog, *, progress: bool = True, platform: str = ""
 ) -> int:
     """Write every item (one JSON object per line) and return how many; a progress bar on stderr."""
     timelines = Timelines(redis)
     raw_platforms = await redis.smembers(fk.PLATFORMS)
-    platforms = sorted(_s(p) for p in raw_platforms if not platform or _s(p) == platform)
-    optout = {_s(a) for a in await redis.smembers(fk.OPTOUT)}
+    platforms = sorted(as_str(p) for p in raw_platforms if not platform or as_str(p) == platform)
+    optout = {as_str(a) for a in await redis.smembers(fk.OPTOUT)}
     total = 0
     for p in platforms:
         total += int(await redis.zcard(fk.timeline("new", "p", p)))
@@ -154,7 +157,7 @@ async def export_jsonl(
             key = fk.timeline("new", "p", p)
             start = 0
             while True:
-                ids = [_s(i) for i in await redis.zrange(key, start, start + EXPORT_CHUNK - 1)]
+                ids = [as_str(i) for i in await redis.zrange(key, start, start + EXPORT_CHUNK - 1)]
                 if not ids:
                     break
                 start += len(ids)
@@ -162,11 +165,7 @@ async def export_jsonl(
                     for item in story.items:
                         # an item belongs to one platform: export it from that platform's timeline only
                         if item.platform == p and item.author_key not in optout:
-                            out.write(json.dumps(item.as_dict(), ensure_ascii=False) + "\n")
+                            out.write(json.dumps(item.as_dict(catalog), ensure_ascii=False) + "\n")
                             written += 1
                 bar.update(len(ids))
     return written
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -45,6 +45,7 @@ class FeedHttp:
 
     def __init__(self, feed: FeedService, host: str, port: int, base_url: str = "") -> None:
         self.feed = feed
+        self.platforms = feed.services.platforms
         self.host = host
         self.port = port
         self.base_url = base_url.rstrip("/")
@@ -105,8 +106,9 @@ class FeedHttp:
         if page.cursor:
             next_url = f"{self.base_url}/feed.{fmt}?{urlencode({**params, 'cursor': page.cursor})}"
         meta = FeedMeta(
-            title=f"Chorus — {order} in {scope.label}",
-            description=f"The {order} stories of {scope.label}, across Discord, Telegram and X.",
+            title=f"Chorus — {order} in {scope.label(self.platforms)}",
+            description=f"The {order} stories of {scope.label(self.platforms)}, across Discord, Telegram and X.",
+            platforms=self.platforms,
             home_url=self.base_url + "/",
             self_url=self_url,
             next_url=next_url,
@@ -123,7 +125,7 @@ class FeedHttp:
         stories = await self.feed.timelines.stories([request.match_info["sid"]])
         if not stories:
             return _error(404, "no such story")
-        return web.json_response(stories[0].as_dict())
+        return web.json_response(stories[0].as_dict(self.platforms))
 
 
 def feed_http_runner(

@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.contract import Event
+from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.dedupe import MIN_TOKENS, MinHasher, content, near_duplicates, shingle, similarity, tokens
 from core.feed.items import SEP, FeedItem, decode, item_id, prefix_fields, safe
@@ -42,10 +43,6 @@ class IngestResult:
         self.updated += other.updated
         self.dropped += other.dropped
         self.stories.update(other.stories)
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class FeedStore:
@@ -133,7 +130,7 @@ class FeedStore:
             if isinstance(status, list):
                 retry.append((index, self._best_match(chunk[index], status[1:])))
             else:
-                self._count(result, chunk[index], _s(status), "")
+                self._count(result, chunk[index], as_str(status), "")
         if retry:
             args2 = self._common_args(absolute)
             for index, hint in retry:
@@ -143,7 +140,7 @@ class FeedStore:
                 args2 += [SEP.join(head).encode(), *args[base + 1 : base + 4]]
             out2 = await self._ingest(keys=[fk.OPTOUT], args=args2)
             for (index, hint), status in zip(retry, out2, strict=True):
-                self._count(result, chunk[index], _s(status), hint)
+                self._count(result, chunk[index], as_str(status), hint)
         return result
 
     @staticmethod
@@ -165,7 +162,7 @@ class FeedStore:
         mine = shingle(item.text)
         best, best_score = "", 0.0
         for sid_raw, value in zip(candidates[::2], candidates[1::2], strict=True):
-            sid = _s(sid_raw)
+            sid = as_str(sid_raw)
             other = shingle(decode(sid, value).text)
             if near_duplicates(mine, other):
                 score = max(similarity(mine, other))

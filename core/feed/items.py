@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from core.catalog import PlatformCatalog
+
 SEP = "\x1f"
 HEAD_END = "\x1e"
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -51,7 +53,7 @@ class FeedItem:
     author_name: str = ""
     text: str = ""
     created_at: float = 0.0
-    url: str = ""  # set when the source knows it; else derived by ``permalink``
+    url: str = ""  # set when the source knows it; else derived from the platform's facts (``link``)
     media: tuple[Media, ...] = ()
     reactions: int = 0
     replies: int = 0
@@ -77,16 +79,15 @@ class FeedItem:
     def author_key(self) -> str:
         return f"{self.platform}:{self.author_id}"
 
-    @property
-    def link(self) -> str:
-        return self.url or permalink(self.platform, self.community, self.channel, self.message_id)
+    def link(self, platforms: PlatformCatalog) -> str:
+        return self.url or platforms.permalink(self.platform, self.community, self.channel, self.message_id)
 
     def body(self) -> str:
         """The JSON half of the stored value (only non-empty fields, short names)."""
         data: dict[str, Any] = {"m": self.message_id, "a": self.author_id, "x": self.text}
         if self.author_name:
             data["an"] = self.author_name
-        if self.url and self.url != permalink(self.platform, self.community, self.channel, self.message_id):
+        if self.url:
             data["u"] = self.url
         if self.media:
             data["md"] = [list(m) for m in self.media]
@@ -96,7 +97,7 @@ class FeedItem:
             data["b"] = 1
         return orjson.dumps(data).decode()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, platforms: PlatformCatalog) -> dict[str, Any]:
         """The public shape (exports, JSON Feed extension, API)."""
         return {
             "id": self.id,
@@ -106,7 +107,7 @@ class FeedItem:
             "message_id": self.message_id,
             "author": {"id": self.author_id, "name": self.author_name, "bot": self.is_bot},
             "text": self.text,
-            "url": self.link,
+            "url": self.link(platforms),
             "media": [{"kind": k, "url": u} for k, u in self.media],
             "created_at": self.created_at,
             "engagement": {
@@ -135,7 +136,9 @@ def decode(item_id_: str, raw: bytes | str) -> FeedItem:
     """Parse a stored value back into a FeedItem."""
     value = raw.encode() if isinstance(raw, str) else raw
     cut = value.index(b"\x1e")
-    created, ck, channel, source, reactions, replies, reposts, views, norm, story = value[:cut].decode().split(SEP)
+    created, ck, channel, source, reactions, replies, reposts, views, norm, story = (
+        value[:cut].decode().split(SEP)
+    )
     platform, _, community = ck.partition(":")
     data = orjson.loads(value[cut + 1 :])
     get = data.get
@@ -214,7 +217,7 @@ class Story:
     def norm(self) -> float:
         return sum(i.norm for i in self.items)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, platforms: PlatformCatalog) -> dict[str, Any]:
         return {
             "id": self.id,
             "score": self.score,
@@ -222,25 +225,5 @@ class Story:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "engagement": self.engagement,
-            "items": [i.as_dict() for i in sorted(self.items, key=lambda i: (i.created_at, i.id))],
+            "items": [i.as_dict(platforms) for i in sorted(self.items, key=lambda i: (i.created_at, i.id))],
         }
-
-
-PLATFORM_LABELS = {"x": "X", "telegram": "Telegram", "discord": "Discord", "console": "Console"}
-
-
-def platform_label(platform: str) -> str:
-    return PLATFORM_LABELS.get(platform, platform.title())
-
-
-def permalink(platform: str, community: str, channel: str, message_id: str) -> str:
-    """The public link to a message, where the platform has one (derived, so it is not stored)."""
-    if platform == "discord" and community.isdigit() and channel.isdigit():
-        return f"https://discord.com/channels/{community}/{channel}/{message_id}"
-    if platform == "telegram":  # the adapter names messages "<chat id>:<message id>"
-        number = message_id.rpartition(":")[2]
-        if community.startswith("-100") and number.isdigit():
-            return f"https://t.me/c/{community[4:]}/{number}"
-    if platform == "x" and message_id.isdigit():
-        return f"https://x.com/i/web/status/{message_id}"
-    return ""

@@ -7,10 +7,10 @@ timelines, story sets and source baselines consistent with what is left.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.scripts import SWEEP
 from core.feed.settings import FeedSettings
@@ -20,10 +20,6 @@ JOB_KIND = "feed-retention"
 JOB_ID = "feed-retention"
 PERIOD_S = 3600.0
 BATCH = 500
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Retention:
@@ -37,7 +33,7 @@ class Retention:
         cutoff = (time.time() if now is None else now) - self.settings.retention_s
         visited = 0
         communities = await self.redis.smembers(fk.COMMUNITIES)
-        for ck in sorted(_s(c) for c in communities):
+        for ck in sorted(as_str(c) for c in communities):
             while True:
                 n = int(
                     await self._sweep(

@@ -1,4 +1,4 @@
-"""The feed as one object in ``services.extras["feed"]``: its parts, and how it hears the rest of Chorus.
+"""The feed as one object (``core.app.Chorus.feed``): its parts, and how it hears the rest of Chorus.
 
 It observes messages, edits, deletions and reactions from the worker (``services.observers``) and
 published posts from the senders (``services.delivery_hooks``). Only channels a moderator opted in are
@@ -8,9 +8,9 @@ ingested; private chats and other bots never are.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from core.contract import Action, Event, EventKind, Post, Receipt
+from core.contract import Action, DraftRef, Event, EventKind, Post, Receipt
+from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.digests import Digests
 from core.feed.ingest import FeedStore, event_item_id, item_from_event
@@ -30,18 +30,15 @@ BOT_AUTHOR = "chorus"
 MAX_CHANNELS = 200
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class FeedService:
     def __init__(self, services: Services, settings: FeedSettings | None = None) -> None:
         self.services = services
         self.settings = settings or FeedSettings()
+        self.platforms = services.platforms
         redis = services.redis
         self.store = FeedStore(redis, self.settings)
         self.timelines = Timelines(redis, self.settings.tau_s)
-        self.summaries = Summaries(redis, lambda: services.extras.get("summarizer"))
+        self.summaries = Summaries(redis, services.summarizer.optional)
         self.subscriptions = SubscriptionStore(redis)
         self.digests = Digests(services, self.timelines, self.summaries, self.subscriptions, self.settings)
         self.retention = Retention(redis, self.settings)
@@ -59,7 +56,7 @@ class FeedService:
 
     async def channels(self, community_key: str) -> list[str]:
         raw = await self.services.redis.smembers(fk.channels(community_key))
-        return sorted(_s(c) for c in raw)
+        return sorted(as_str(c) for c in raw)
 
     async def opted_in(self, event: Event) -> bool:
         return bool(await self.services.redis.sismember(fk.channels(event.community_key), event.channel))
@@ -90,10 +87,10 @@ class FeedService:
         """Delivery hook: an approved or shared draft (``ref`` ``draft:<id>``) joins the feed."""
         if not isinstance(action, Post) or not receipt.message_ids:
             return
-        ref = action.ref or ""
-        if not ref.startswith("draft:") or ref.endswith(":image"):
+        ref = DraftRef.parse(action.ref)
+        if ref is None or ref.image:
             return
-        draft_id = ref.split(":")[1]
+        draft_id = ref.draft_id
         text = "\n\n".join(action.parts) if action.parts else action.text
         item = FeedItem(
             platform=action.platform,
@@ -110,14 +107,8 @@ class FeedService:
 
     async def remix_prompt(self, community_key: str, draft_id: str) -> str:
         """The request that made a draft, when the assistant can tell (optional: "" otherwise)."""
-        lookup = self.services.extras.get("remix_prompt")
         try:
-            if callable(lookup):
-                return str(await lookup(community_key, draft_id) or "")
-            from core.assistant.drafts import DraftStore  # noqa: PLC0415 - optional: the assistant may be absent
-
-            draft = await DraftStore(self.services.redis).get(community_key, draft_id)
-            return draft.request if draft is not None else ""
+            return await self.services.draft_requests.get()(community_key, draft_id)
         except Exception as exc:  # a remix prompt is a nicety; never lose the post over it
             log.debug("no remix prompt for draft %s: %r", draft_id, exc)
             return ""

@@ -12,32 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
+from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.ingest import FeedStore
-from core.feed.items import FeedItem
+from core.ports import FeedSource
 from core.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTRA = "feed_sources"
-
-
-@runtime_checkable
-class FeedSource(Protocol):
-    """What an adapter implements to feed items it has to poll for."""
-
-    name: str  # unique and stable, e.g. "x:list:1234"; used as the cursor's key
-
-    async def poll(self, cursor: str | None) -> tuple[Sequence[FeedItem], str | None]:
-        """Items since ``cursor`` (None: the source decides how far back) and the next cursor."""
-        ...
-
 
 def register_source(services: Services, source: FeedSource) -> None:
-    services.extras.setdefault(EXTRA, {})[source.name] = source
+    services.feed_sources[source.name] = source
 
 
 class Poller:
@@ -47,8 +33,7 @@ class Poller:
         self.interval_s = interval_s
 
     def sources(self) -> dict[str, FeedSource]:
-        found = self.services.extras.get(EXTRA, {})
-        return dict(found) if isinstance(found, dict) else {}
+        return dict(self.services.feed_sources)
 
     async def poll(self, source: FeedSource) -> int:
         """Poll one source once (if no other process is); returns how many items it ingested."""
@@ -59,7 +44,7 @@ class Poller:
             return 0
         try:
             raw = await redis.get(key)
-            cursor = raw.decode() if isinstance(raw, bytes) else raw
+            cursor = as_str(raw) if raw is not None else None
             items, next_cursor = await source.poll(cursor)
             if items:
                 await self.store.ingest(list(items), absolute=True)

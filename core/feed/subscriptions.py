@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from core.catalog import PlatformCatalog
+from core.decode import as_str
 from core.errors import InvalidInput
 from core.feed import keys as fk
 from core.feed.timelines import Scope, normalise_topics
@@ -156,9 +158,9 @@ class Subscription(BaseModel):
     def feed_scope(self) -> Scope:
         return _feed_scope(self.scope == "community", self.community_key, self.topics)
 
-    def describe(self) -> str:
+    def describe(self, platforms: PlatformCatalog) -> str:
         where = "by direct message" if self.dm else "in this channel"
-        return f"{self.schedule.describe()}, {self.feed_scope.label}, {where}"
+        return f"{self.schedule.describe()}, {self.feed_scope.label(platforms)}, {where}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -281,7 +283,7 @@ class SubscriptionStore:
 
     async def for_user(self, platform: str, community: str, user: str) -> list[Subscription]:
         ids = await self.redis.smembers(fk.user_subscriptions(platform, community, user))
-        subs = await self.load(sorted(_s(i) for i in ids))
+        subs = await self.load(sorted(as_str(i) for i in ids))
         return sorted(subs, key=lambda s: s.created_at)
 
     async def slot_members(self, slot: str, batch: int = 1000) -> AsyncIterator[list[str]]:
@@ -290,10 +292,6 @@ class SubscriptionStore:
         while True:
             cursor, chunk = await self.redis.sscan(fk.slot(slot), cursor, count=batch)
             if chunk:
-                yield [_s(c) for c in chunk]
+                yield [as_str(c) for c in chunk]
             if cursor == 0:
                 return
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -15,12 +15,13 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.items import Story
+from core.ports import Summarizer
 from core.text import clean, defuse_mentions, truncate
 
 log = logging.getLogger(__name__)
@@ -51,21 +52,15 @@ def _tidy(text: str, max_chars: int) -> str:
 class Summaries:
     """Cached summaries; ``calls`` counts the model calls this process made."""
 
-    def __init__(self, redis: aioredis.Redis, summarizer: Callable[[], Any]) -> None:
+    def __init__(self, redis: aioredis.Redis, summarizer: Callable[[], Summarizer | None]) -> None:
         self.redis = redis
         self._summarizer = summarizer  # looked up at use: the assistant registers after the feed
         self.calls = 0
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)  # a digest round must not flood the model
         self._inflight: dict[str, asyncio.Future[str]] = {}
 
-    def _model(self) -> Summarize | None:
-        found = self._summarizer()
-        if found is None:
-            return None
-        method = getattr(found, "summarize", None)
-        if callable(method):
-            return method
-        return found if callable(found) else None
+    def _model(self) -> Summarizer | None:
+        return self._summarizer()
 
     async def story(self, story: Story, max_chars: int) -> str:
         text = story.fullest.text
@@ -105,7 +100,7 @@ class Summaries:
         while True:
             cached = await self.redis.get(redis_key)
             if cached is not None:
-                return cached.decode() if isinstance(cached, bytes) else str(cached)
+                return as_str(cached)
             if await self.redis.set(lock, "1", nx=True, px=LOCK_MS):
                 break
             if time.monotonic() > deadline:

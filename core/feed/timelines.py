@@ -12,14 +12,16 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import redis.asyncio as aioredis
 
+from core.catalog import PlatformCatalog
+from core.decode import as_str
 from core.errors import InvalidInput
 from core.feed import keys as fk
 from core.feed.dedupe import tokens
-from core.feed.items import Story, decode, platform_label
+from core.feed.items import Story, decode
 from core.feed.scripts import PAGE, STORIES, WINDOW
 from core.feed.settings import FeedSettings
 
@@ -29,10 +31,6 @@ WINDOW_CHUNK = 2000
 MAX_LIMIT = 100
 PLATFORMS_TTL_S = 5.0
 _CURSOR = re.compile(r"^(-?[0-9.e+-]+|inf)~([A-Za-z0-9_-]{1,32})$|^o([0-9]{1,7})$")
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +46,11 @@ class Scope:
         base = {"all": "all", "platform": f"p:{self.value}", "community": f"c:{self.value}"}[self.kind]
         return base + (f"|t:{','.join(self.topics)}" if self.topics else "")
 
-    @property
-    def label(self) -> str:
+    def label(self, platforms: PlatformCatalog) -> str:
         if self.kind == "community":
             base = "this community"
         elif self.kind == "platform":
-            base = platform_label(self.value)
+            base = platforms.label(self.value)
         else:
             base = "all communities"
         return base + (f" about {', '.join(self.topics)}" if self.topics else "")
@@ -153,7 +150,7 @@ class Timelines:
             return [fk.timeline(order, "p", scope.value)]
         now = time.monotonic()
         if not self._platforms or now - self._platforms_at > PLATFORMS_TTL_S:  # a new platform is rare
-            self._platforms = sorted(_s(p) for p in await self.redis.smembers(fk.PLATFORMS))
+            self._platforms = sorted(as_str(p) for p in await self.redis.smembers(fk.PLATFORMS))
             self._platforms_at = now
         return [fk.timeline(order, "p", p) for p in self._platforms]
 
@@ -207,7 +204,7 @@ class Timelines:
             offset = 0
             while True:
                 raw = await self._window(keys=[key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
-                seen = int(float(_s(raw[0])))
+                seen = int(float(as_str(raw[0])))
                 if raw[1]:  # a story on two platforms comes back from both with the same figures
                     sums = map(float, raw[2].split())
                     latest = map(float, raw[3].split())

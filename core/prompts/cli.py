@@ -1,6 +1,6 @@
 """``chorus prompts list|export|import``: operators keep communities' prompts in files (e.g. in git).
 
-Loaded by ``core.cli`` when present. The operator is trusted (they run the deployment), so the CLI names
+The operator is trusted (they run the deployment), so the CLI names
 communities explicitly; the same validation as ``/prompt set`` applies to every imported text.
 """
 
@@ -12,7 +12,8 @@ import getpass
 import sys
 from pathlib import Path
 
-from core.cli import extend
+from bots import registry
+from core.features import CliCommand
 from core.prompts.service import Prompts
 from core.prompts.store import Editor
 from core.prompts.transfer import apply, check_community, dump, export_bundle, format_of, load
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     async with open_redis(settings) as redis:
-        prompts = Prompts(redis)
+        prompts = Prompts(redis, registry.catalog())
         if args.prompts_cmd == "list":
             for community in await prompts.store.communities():
                 custom = await prompts.customized(community)
@@ -46,7 +47,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{community}\t{names}")
             return 0
         if args.prompts_cmd == "export":
-            community = check_community(args.community)
+            community = check_community(args.community, prompts.platforms.names)
             fmt = format_of(args.output, args.format) if args.output != "-" else (args.format or "yaml")
             text = dump(await export_bundle(prompts, community), fmt)
             if args.output == "-":
@@ -57,8 +58,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         fmt = format_of(args.file, args.format)
         raw = await asyncio.to_thread(_read, args.file)
-        bundle = load(raw, fmt)
-        community = check_community(args.community or bundle.community)
+        bundle = load(raw, fmt, prompts.platforms.names)
+        community = check_community(args.community or bundle.community, prompts.platforms.names)
         user = getpass.getuser()
         editor = Editor(id=f"cli:{user}", name=user, platform="cli")
         reason = args.reason or f"import from {Path(args.file).name if args.file != '-' else 'stdin'}"
@@ -76,4 +77,4 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-extend("prompts", add_parser, run)
+CLI = CliCommand("prompts", add_parser, run)

@@ -12,17 +12,18 @@ import difflib
 import re
 
 from core.commands import Command, Option
-from core.community import APPROVAL, APPROVAL_BY_DEFAULT
+from core.community import APPROVAL
 from core.contract import Action, Event, reply_to_event
 from core.errors import InvalidInput, PermissionDenied
-from core.prompts.preview import PreviewCase, composer_of, preview
+from core.features import Feature
+from core.prompts.cli import CLI
+from core.prompts.preview import PreviewCase, preview
 from core.prompts.service import Effective, Prompts
 from core.prompts.slots import Slot, SlotSpec, default, slot_order
 from core.prompts.store import Editor, Version
 from core.services import Services
 from core.text import clean, truncate
 
-EXTRA = "prompts"
 ACTIONS = ("show", "set", "history", "diff", "rollback", "reset", "preview", "approval", "audit")
 MAX_REASON = 200
 HISTORY_SHOWN = 15
@@ -43,8 +44,7 @@ _REASON = re.compile(r"^(?:-m|--reason)(?:\s+|=)(?:\"([^\"\n]*)\"|'([^'\n]*)'|�
 _HEAD = re.compile(r"^\s*(\S+)\s*(.*)$", re.DOTALL)
 
 
-def install(svc: Services) -> None:
-    svc.extras[EXTRA] = Prompts(svc.redis)
+async def install(svc: Services) -> None:
     svc.commands.register(
         Command(
             "prompt",
@@ -65,7 +65,7 @@ def install(svc: Services) -> None:
 async def handle(event: Event, svc: Services) -> list[Action]:
     if not event.author.is_moderator:
         raise PermissionDenied("Only moderators of this community can see or change its prompts.")
-    prompts: Prompts = svc.extras[EXTRA]
+    prompts = svc.prompts
     action, rest = _split(event.args)
     action = action.lower()
     community = event.community_key
@@ -81,7 +81,7 @@ async def handle(event: Event, svc: Services) -> list[Action]:
         spec_text, rest = _split(rest)
         if not spec_text:
             raise InvalidInput(f"Which prompt? Use /prompt {action} <slot> … (see /prompt help).")
-        spec = SlotSpec.parse(spec_text)
+        spec = SlotSpec.parse(spec_text, prompts.platforms.names)
         editor = Editor(id=event.author.id, name=event.author.name, platform=event.platform)
         match action:
             case "set":
@@ -109,7 +109,7 @@ async def handle(event: Event, svc: Services) -> list[Action]:
             case _:  # preview
                 if not rest.strip():
                     raise InvalidInput(f"Give the text to try: /prompt preview {spec} <text>.")
-                cases = await preview(prompts, event, spec, rest, composer_of(svc))
+                cases = await preview(prompts, event, spec, rest, svc.previewer.optional())
                 text = _render_preview(spec, cases)
     else:
         raise InvalidInput(f"Unknown prompt action “{action[:24]}”. " + "Use one of: " + ", ".join(ACTIONS))
@@ -138,7 +138,7 @@ def _describe(version: Version | None) -> str:
 
 
 async def _show(prompts: Prompts, community: str, spec_text: str) -> str:
-    spec = SlotSpec.parse(spec_text.split()[0])
+    spec = SlotSpec.parse(spec_text.split()[0], prompts.platforms.names)
     effective = await prompts.effective(community, spec.slot, spec.platform)
     info = default(spec.slot.value)
     variables = " ".join(f"{{{n}}}" for n in info.variables) or "none"
@@ -245,7 +245,7 @@ async def _approval_line(prompts: Prompts, community: str) -> str:
         return "Approval before publishing: on (a moderator approves every draft before it is published)."
     if value == "off":
         return "Approval before publishing: off (drafts can be published without a moderator)."
-    where = ", ".join(p.upper() if p == "x" else p for p in sorted(APPROVAL_BY_DEFAULT))
+    where = ", ".join(f.label for f in prompts.platforms if f.approval_by_default) or "no platform"
     return f"Approval before publishing: default (required for posts to {where}, not elsewhere)."
 
 
@@ -335,3 +335,6 @@ def _when(timestamp: float) -> str:
 
 def _say(event: Event, text: str) -> list[Action]:
     return [reply_to_event(event, text)]
+
+
+FEATURE = Feature("prompts", install, cli=(CLI,))

@@ -1,8 +1,8 @@
 """``prompt preview``: a candidate text tried on the community's last real requests (or a sample), unsaved.
 
-The model belongs to the assistant, which registers a ``Composer`` under ``services.extras[COMPOSER]``:
-given the moderator's Event, slot -> template overrides and a request, it writes a post exactly as a real
-request would be written, without storing anything. The slots a post is written with (persona, style,
+The model belongs to the assistant, which provides a ``Previewer`` (``Services.previewer``): given the
+moderator's Event, slot -> template overrides and a request, it writes a post exactly as a real request
+would be written, without storing anything. The slots a post is written with (persona, style,
 rules, post) are previewed through it; the others, and every slot when no assistant is installed, are
 shown rendered with the request, which is what the model would be given.
 """
@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.contract import Event
 from core.errors import ChorusError
+from core.ports import Previewer
 from core.prompts.service import Prompts
 from core.prompts.slots import Slot, SlotSpec, validate
 from core.prompts.template import normalize
-from core.services import Services
 
 log = logging.getLogger(__name__)
 
-COMPOSER = "composer"
-Composer = Callable[[Event, dict[str, str], str], Awaitable[str]]
-"""(event, slot -> template overrides, request) -> the post the model writes; registered by the assistant."""
 
 RUN_SLOTS = frozenset({Slot.PERSONA, Slot.STYLE, Slot.RULES, Slot.POST})
 """Slots a post is written with, so a post preview shows their effect."""
@@ -43,7 +39,6 @@ SAMPLE_VALUES: dict[str, str] = {
     "count": "3",
     "period": "daily",
 }
-MAX_CHARS = {"x": 280, "discord": 2000, "telegram": 4096, "console": 4000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +49,12 @@ class PreviewCase:
     ran: bool
 
 
-def composer_of(svc: Services) -> Composer | None:
-    composer: Composer | None = svc.extras.get(COMPOSER)
-    return composer
-
-
 async def preview(
     prompts: Prompts,
     event: Event,
     spec: SlotSpec,
     candidate: str,
-    composer: Composer | None,
+    composer: Previewer | None,
     *,
     samples: int = PREVIEW_SAMPLES,
 ) -> list[PreviewCase]:
@@ -88,14 +78,14 @@ async def preview(
             "request": request,
             "community": event.community,
             "platform": platform,
-            "max_chars": str(MAX_CHARS.get(platform, 2000)),
+            "max_chars": str(prompts.platforms.capabilities(platform).max_text),
             "bot_name": "Chorus",
         }
         out.append(PreviewCase(label, request, template.render(values), ran=False))
     return out
 
 
-async def _run(composer: Composer, event: Event, overrides: dict[str, str], request: str) -> str:
+async def _run(composer: Previewer, event: Event, overrides: dict[str, str], request: str) -> str:
     try:
         return await asyncio.wait_for(composer(event, overrides, request), timeout=RUN_TIMEOUT_S)
     except TimeoutError:

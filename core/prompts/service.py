@@ -15,6 +15,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
+from core.catalog import PlatformCatalog
 from core.errors import InvalidInput
 from core.prompts.slots import Slot, SlotSpec, default, validate
 from core.prompts.store import Editor, PromptStore, RecentRequest, Version
@@ -35,10 +36,12 @@ class Effective:
 
 
 class Prompts:
-    """The prompt feature's public face (``services.extras["prompts"]``)."""
+    """Each community's prompts and settings (``Services.prompts``); the prompt commands change them, the
+    assistant reads them. ``platforms`` decides which per-platform overrides (``style@x``) exist."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, platforms: PlatformCatalog) -> None:
         self.store = PromptStore(redis)
+        self.platforms = platforms
         for slot in Slot:  # a broken default file fails at start-up, not in the middle of a request
             default(slot.value)
         default("guard")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -16,7 +17,6 @@ from importlib import resources
 from core.errors import ConfigError, InvalidInput
 from core.prompts.template import Template, TemplateError, normalize, parse
 
-PLATFORMS = ("console", "discord", "telegram", "x")
 """Target platforms a slot can be overridden for (the names adapters use as ``Event.platform``)."""
 
 
@@ -111,18 +111,19 @@ class SlotSpec:
         return self.key
 
     @classmethod
-    def parse(cls, text: str) -> SlotSpec:
-        """Parse what a moderator typed; only known slots and platforms get through (they become keys)."""
+    def parse(cls, text: str, platforms: Collection[str] | None) -> SlotSpec:
+        """Parse what a moderator typed; only known slots and ``platforms`` get through (they become keys).
+        ``None`` reads back a key that was checked when it was written."""
         raw = text.strip().lower()
         name, _, platform = raw.partition("@")
         slot = ALIASES.get(name) or next((s for s in Slot if s.value == name), None)
         if slot is None:
             names = ", ".join(s.value for s in Slot)
             raise InvalidInput(f"There is no prompt slot “{text.strip()[:32]}”. Slots: {names}.")
-        if "@" in raw and platform not in PLATFORMS:
+        if "@" in raw and platforms is not None and platform not in platforms:
             raise InvalidInput(
                 f"“{platform[:32]}” is not a platform. Per-platform prompts are written "
-                f"{slot.value}@<platform>, with one of: {', '.join(PLATFORMS)}."
+                f"{slot.value}@<platform>, with one of: {', '.join(sorted(platforms))}."
             )
         return cls(slot, platform or None)
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
 from core.community import settings_key
+from core.decode import as_str
 from core.prompts.slots import SlotSpec, slot_order
 
 AUDIT_MAXLEN = 10_000
@@ -157,7 +158,7 @@ class PromptStore:
     async def specs(self, community: str) -> list[SlotSpec]:
         """Slots this community has ever changed, in slot order."""
         members = await self.redis.smembers(_index_key(community))
-        return sorted((SlotSpec.parse(_s(m)) for m in members), key=slot_order)
+        return sorted((SlotSpec.parse(as_str(m), None) for m in members), key=slot_order)
 
     # -- audit and settings --------------------------------------------------------------------
     async def audit(self, community: str, limit: int = 20) -> list[AuditEntry]:
@@ -169,13 +170,13 @@ class PromptStore:
         for _id, fields in entries:
             data = json.loads(fields[b"entry"])
             version = fields.get(b"version")
-            data.update(spec=_s(fields[b"spec"]), version=int(version) if version else None)
+            data.update(spec=as_str(fields[b"spec"]), version=int(version) if version else None)
             out.append(AuditEntry.model_validate(data))
         return out
 
     async def setting(self, community: str, name: str) -> str | None:
         value = await self.redis.hget(settings_key(community), name)
-        return _s(value) if value is not None else None
+        return as_str(value) if value is not None else None
 
     async def set_setting(
         self, community: str, name: str, value: str | None, editor: Editor, reason: str = ""
@@ -217,7 +218,7 @@ class PromptStore:
         """Every community with prompt history (for ``chorus prompts list``)."""
         prefix, suffix = "chorus:{c:", "}:prompt:index"
         found = {
-            _s(key)[len(prefix) : -len(suffix)]
+            as_str(key)[len(prefix) : -len(suffix)]
             async for key in self.redis.scan_iter(match=f"{prefix}*{suffix}", count=500)
         }
         return sorted(found)
@@ -237,7 +238,3 @@ def _index_key(community: str) -> str:
 
 def _version(number: int, raw: bytes | str) -> Version:
     return Version.model_validate_json(raw).model_copy(update={"number": number})
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ import yaml
 from core.community import APPROVAL
 from core.errors import InvalidInput
 from core.prompts.service import Prompts
-from core.prompts.slots import PLATFORMS, SlotSpec, slot_order, validate
+from core.prompts.slots import SlotSpec, slot_order, validate
 from core.prompts.store import Editor
 from core.prompts.template import TemplateError, normalize
 
@@ -32,7 +33,7 @@ HEADER = (
     "Chorus prompts of one community. Edit, keep in git, then: chorus prompts import <this file>\n"
     'Slots left out use the default; "style@x" is the style for texts published to X.\n'
 )
-_COMMUNITY = re.compile(rf"^(?:{'|'.join(PLATFORMS)}):[^\s{{}}]{{1,128}}$")
+_COMMUNITY = re.compile(r"^([a-z0-9_-]{1,32}):[^\s{}]{1,128}$")
 
 
 @dataclass
@@ -42,12 +43,13 @@ class Bundle:
     prompts: dict[SlotSpec, str] = field(default_factory=dict)
 
 
-def check_community(community: str) -> str:
+def check_community(community: str, platforms: Collection[str]) -> str:
     """Operators name communities as ``<platform>:<id>``; anything else could not be a community key."""
-    if not _COMMUNITY.match(community):
+    found = _COMMUNITY.match(community)
+    if not found or found.group(1) not in platforms:
         raise InvalidInput(
             f"“{community[:80]}” is not a community: write <platform>:<id> with a platform among "
-            f"{', '.join(PLATFORMS)} (e.g. discord:123456789 or console:local)."
+            f"{', '.join(sorted(platforms))} (e.g. discord:123456789 or console:local)."
         )
     return community
 
@@ -76,7 +78,7 @@ def dump(bundle: Bundle, fmt: Format) -> str:
     return comment + body
 
 
-def load(text: str, fmt: Format) -> Bundle:
+def load(text: str, fmt: Format, platforms: Collection[str]) -> Bundle:
     """Parse and validate a whole file; every problem is reported at once and nothing is applied."""
     try:
         data = tomllib.loads(text) if fmt == "toml" else yaml.safe_load(text)
@@ -102,7 +104,7 @@ def load(text: str, fmt: Format) -> Bundle:
     bundle = Bundle(community, approval)
     for key, value in raw_prompts.items():
         try:
-            spec = SlotSpec.parse(str(key))
+            spec = SlotSpec.parse(str(key), platforms)
         except InvalidInput as exc:
             problems.append(exc.user_message)
             continue

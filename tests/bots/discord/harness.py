@@ -17,7 +17,6 @@ from pydantic import SecretStr
 from bots.discord.adapter import DiscordPlatform
 from bots.discord.config import DiscordSettings
 from bots.discord.markup import unescape
-from core.app import build_services
 from core.contract import Event
 from core.router import Router
 from core.sender import Sender
@@ -26,6 +25,7 @@ from core.settings import Settings
 from core.worker import Worker
 from tests.fakes.discord_api import MANAGE_GUILD, FakeDiscord, SentMessage
 from tests.fakes.openai_api import FakeOpenAI
+from tests.support import assistant_of, build_services
 
 TOKEN = "discord-test-token"
 BOT_ID = 1200000000000000001
@@ -124,7 +124,6 @@ async def running(
         ready_timeout_s=10,
         client_options=FAST,
     )
-    services.platforms[platform.name] = platform.capabilities
     run = Running(dc, platform, services)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -185,7 +184,7 @@ async def openai_services(
 async def _close_chat_client(services: Services) -> None:
     """ModelRuntime.aclose leaves the chat model's HTTP client open (its pool keeps a socket to the fake
     OpenAI, reported at garbage collection); close it here until the assistant closes it itself."""
-    model = getattr(services.extras.get("models"), "_model", None)
+    model = getattr(assistant_of(services).runtime, "_model", None)
     client = getattr(model, "root_async_client", None)
     if client is not None:
         await client.close()

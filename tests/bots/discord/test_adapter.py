@@ -40,6 +40,7 @@ from tests.fakes.discord_api import (
     SentMessage,
 )
 from tests.fakes.openai_api import FakeOpenAI, chat
+from tests.support import feed_of
 
 POST = "Our launch is today! Come and see what we built for communities."
 SHORTER = "Launch day: come and see."
@@ -248,7 +249,7 @@ async def test_prompt_set_by_a_moderator_and_refused_for_a_member(
     assert (member.command, member.args) == ("prompt", "set persona You are a cheerful pirate.")
     assert not member.author.is_moderator and mod.author.is_moderator and helper.author.is_moderator
     assert "cheerful pirate" in shown(dc.messages[2]) and dc.messages[2].ephemeral
-    prompts = services.extras["prompts"]
+    prompts = services.prompts
     assert "cheerful pirate" in (await prompts.effective_all(f"discord:{GUILD_ID}", "discord"))["persona"]
     assert "cheerful pirate" not in str(await prompts.effective_all("discord:999", "discord"))
 
@@ -269,7 +270,7 @@ async def test_subscribe_and_digest(
         await run.wait_for(
             lambda: len([e for e in run.published if e.kind is EventKind.MESSAGE]) == 2, "feed messages"
         )
-        feed = services.extras["feed"]
+        feed = feed_of(services)
         await run.wait_for(lambda: True, "settle")
         await dc.slash_command(
             GUILD_ID, CHANNEL_ID, people.alice, "subscribe", {"schedule": "daily 08:00 UTC"}
@@ -295,7 +296,7 @@ async def test_subscribe_and_digest(
 async def test_feed_follows_messages_edits_deletions_and_reactions(
     dc: FakeDiscord, services: Services, people: People
 ) -> None:
-    store = services.extras["feed"].store
+    store = feed_of(services).store
     async with running(dc, services) as run:
         await dc.message_create(
             CHANNEL_ID, people.alice, "before the channel joined"
@@ -508,7 +509,7 @@ async def test_chorus_run_with_platform_discord_starts_the_adapter_worker_and_sc
     finally:
         job.stop.set()
         await asyncio.wait_for(serving, 20)
-    assert services.platforms["discord"].buttons
+    assert services.platforms.capabilities("discord").buttons
 
 
 async def test_after_stop_actions_stay_in_the_outbox(dc: FakeDiscord, services: Services) -> None:

@@ -15,12 +15,13 @@ from tests.bots.discord.harness import (
     shown,
 )
 from tests.fakes.discord_api import ADMINISTRATOR, MANAGE_GUILD, SEND_MESSAGES, FakeDiscord
+from tests.support import feed_of
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 
 
 async def _opt_in(services: Services, channel: int = CHANNEL_ID) -> None:
-    await services.extras["feed"].add_channel(f"discord:{GUILD_ID}", str(channel))
+    await feed_of(services).add_channel(f"discord:{GUILD_ID}", str(channel))
 
 
 async def _published(run: Running, count: int) -> list[Event]:

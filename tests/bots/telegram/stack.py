@@ -73,7 +73,6 @@ async def adapter(
 ) -> AsyncIterator[TelegramPlatform]:
     """A started adapter publishing to ``sink`` (default: the real bus)."""
     platform = TelegramPlatform(telegram_settings(tg, **extra), services)
-    services.platforms["telegram"] = platform.capabilities
     await platform.start(sink or services.bus.publish)
     try:
         yield platform

@@ -20,7 +20,6 @@ from pydantic import SecretStr
 
 from bots.telegram.polling import offset_key
 from core import keys
-from core.app import build_services
 from core.contract import Choice, OfferChoices, Reply
 from core.sender import Sender
 from core.services import Services
@@ -39,7 +38,7 @@ from tests.bots.telegram.stack import (
 )
 from tests.fakes.openai_api import FakeOpenAI, chat, slow
 from tests.fakes.telegram_api import FakeTelegram, SentMessage
-from tests.support import wait_until
+from tests.support import build_services, wait_until
 
 POST = "Launch day! Chorus is live: write posts together with your community. #launch"
 SHORTER = "Chorus is live today. #launch"
@@ -239,7 +238,7 @@ async def test_subscribe_and_digest_deliver_digests(app: Services, world: World)
         tg.user_message(world.group, world.alice, "/digest")
         digest = (await wait_for_messages(tg, world.group, 3))[2]
         # the scheduled digest of the hourly subscription, at its next slot
-        scheduler = app.extras["scheduler"]
+        scheduler = app.scheduler
         assert await scheduler.tick(now=(time.time() // 3600 + 1) * 3600 + 1) >= 1
         scheduled = (await wait_for_messages(tg, world.group, 4, what="the scheduled digest"))[3]
     for message in (digest, scheduled):

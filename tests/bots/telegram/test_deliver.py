@@ -6,8 +6,8 @@ import pytest
 import redis.asyncio as aioredis
 from telegram import Bot
 
-from bots.telegram.adapter import CAPABILITIES
 from bots.telegram.buttons import Buttons
+from bots.telegram.config import FACTS
 from bots.telegram.deliver import MAX_CAPTION, Deliverer, caption_html
 from core.contract import Action, Choice, DirectMessage, Edit, OfferChoices, Post, Receipt, Reply, SendImage
 from core.errors import DeliveryRejected, PlatformUnavailable
@@ -38,7 +38,7 @@ async def _blob(blob_id: str) -> bytes:
 
 async def _send(d: Deliverer, action: Action, receipts: dict[str, Receipt] | None = None) -> list[Receipt]:
     out = []
-    for part in degrade(action, CAPABILITIES):
+    for part in degrade(action, FACTS.capabilities):
         receipt = await d.deliver(part, _blob)
         if receipts is not None:
             receipts[part.id] = receipt

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from bots.x.adapter import XPlatform
-from core.app import Run, build_services, choose_platforms
+from core.app import Run, choose_platforms
 from core.contract import Author, Event, EventKind
 from core.errors import ConfigError
 from core.feed.ingest import FeedStore
@@ -26,7 +26,7 @@ from tests.bots.contract import Harness, PlatformContract
 from tests.bots.x.xkit import running_bot, x_settings
 from tests.fakes.openai_api import FakeOpenAI, chat
 from tests.fakes.x_api import FakeX
-from tests.support import RecordingPlatform
+from tests.support import RecordingPlatform, build_services
 
 LAUNCH = (
     "Our launch is today! We built Chorus so every community gets posts people love to share. "
@@ -279,7 +279,7 @@ async def test_moderators_are_the_owner_accounts(x: FakeX, services: Services) -
         await bot.until(lambda: bot.replies_to(owner.id) and bot.replies_to(member.id))
     assert "Only moderators" in bot.replies_to(member.id)[0].text
     assert bot.replies_to(owner.id)[0].text.startswith("The persona prompt is now v1")
-    effective = await services.extras["prompts"].effective_all("x:100", "x")
+    effective = await services.prompts.effective_all("x:100", "x")
     assert "upbeat and brief" in effective["persona"] and "pirate" not in effective["persona"]
 
 
@@ -313,7 +313,7 @@ async def test_chorus_run_platform_x_starts_the_adapter_with_a_worker_and_a_send
         run.stop.set()
         await task
     [answer] = [t for t in x.created_tweets if t.reply_to == mention.id]
-    assert "no such choice" in answer.text and services.platforms["x"].weighted_length
+    assert "no such choice" in answer.text and services.platforms.capabilities("x").weighted_length
 
 
 async def test_subscribe_and_digest_of_the_x_feed_arrive_as_replies(

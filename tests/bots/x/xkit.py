@@ -84,7 +84,6 @@ class Bot:
 async def running_bot(services: Services, x: FakeX, settings: XSettings) -> AsyncIterator[Bot]:
     """The X adapter, a worker and the X sender, as ``chorus run --platform x`` starts them."""
     platform = XPlatform(settings, services)
-    services.platforms["x"] = platform.capabilities
     bot = Bot(platform, services, x)
     worker = Worker(services.bus, Router(services), concurrency=8, claim_idle_ms=60_000)
     sender = Sender(services.bus, platform, hooks=services.delivery_hooks, claim_idle_ms=60_000)

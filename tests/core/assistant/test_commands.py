@@ -17,7 +17,6 @@ import redis.asyncio as aioredis
 from PIL import Image
 from pydantic import SecretStr
 
-from core.app import build_services
 from core.assistant.commands import Assistant, setup
 from core.assistant.images import ImageService
 from core.assistant.moderation import Moderator
@@ -40,7 +39,7 @@ from core.settings import Settings
 from core.text import x_weighted_length
 from tests.core.assistant.fakes_chat import ScriptedModel, echo
 from tests.fakes.openai_api import FakeOpenAI, chat, malformed, rate_limited, server_error, slow
-from tests.support import event
+from tests.support import assistant_of, build_services, declare, event
 
 POST = "Our launch is today! We built Chorus to help communities write better posts. Come and try it."
 
@@ -61,14 +60,14 @@ async def model(services: Services) -> AsyncIterator[ScriptedModel]:
     images = ImageService(services.settings)
     moderator = Moderator(services.settings)
     setup(services, runtime=FakeRuntime(scripted), images=images, moderator=moderator)
-    services.platforms["test"] = Capabilities(max_text=2000, buttons=True)
+    declare(services.platforms, "test", Capabilities(max_text=2000, buttons=True))
     yield scripted
     await images.aclose()
     await moderator.aclose()
 
 
 def _assistant(services: Services) -> Assistant:
-    return services.extras["assistant"]  # type: ignore[no-any-return]
+    return assistant_of(services)  # type: ignore[no-any-return]
 
 
 async def _route(services: Services, **kw: Any) -> list[Action]:
@@ -162,7 +161,7 @@ async def test_thread_command_and_thread_mentions_make_numbered_parts(
     services: Services, model: ScriptedModel
 ) -> None:
     model.script = ["\n\n".join(f"Part {i} of the launch story is here." for i in range(4))]
-    services.platforms["test"] = Capabilities(max_text=280, weighted_length=True)
+    declare(services.platforms, "test", Capabilities(max_text=280, weighted_length=True))
     actions = await _route(services, kind=EventKind.COMMAND, command="thread", args="our launch")
     reply = next(a for a in actions if isinstance(a, Reply))
     assert reply.text.startswith("1/4 Part 0") and "\n\n4/4 Part 3" in reply.text
@@ -309,12 +308,14 @@ async def test_refused_requests_get_a_short_reason(services: Services, model: Sc
     )
 
 
-async def test_composer_and_summarizer_extras(services: Services, model: ScriptedModel) -> None:
-    composer = services.extras["composer"]
+async def test_the_assistant_provides_the_previewer_and_summarizer(
+    services: Services, model: ScriptedModel
+) -> None:
+    composer = services.previewer.get()
     text = await composer(event(), {"persona": "You are Pirate Bot."}, "a post about our launch")
     assert text.startswith("Our launch is today!")
     assert "You are Pirate Bot." in str(model.calls[-1][0].content)
-    summary = await services.extras["summarizer"]("One.\nTwo.\nThree.", max_chars=50)
+    summary = await services.summarizer.get()("One.\nTwo.\nThree.", max_chars=50)
     assert len(summary) <= 50 and summary
 
 
@@ -358,7 +359,7 @@ async def api_services(api: FakeOpenAI, settings: Settings, redis: aioredis.Redi
         }
     )
     svc = await build_services(configured, redis)
-    svc.platforms["test"] = Capabilities(max_text=280, weighted_length=True, buttons=True)
+    declare(svc.platforms, "test", Capabilities(max_text=280, weighted_length=True, buttons=True))
     yield svc
     await svc.aclose()
 

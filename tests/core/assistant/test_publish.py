@@ -14,7 +14,7 @@ from core.contract import Author, OfferChoices, Post, Reply, SendImage
 from core.errors import InvalidInput, PermissionDenied
 from core.settings import Settings
 from core.text import x_weighted_length
-from tests.support import event
+from tests.support import CATALOG, event
 
 MEMBER = Author(id="u1")
 MODERATOR = Author(id="m1", is_moderator=True)
@@ -24,7 +24,7 @@ def _publisher(redis: aioredis.Redis, settings: Settings, **targets: list[str]) 
     configured = settings.model_copy(
         update={"share_targets": {k.replace("_", ":"): v for k, v in targets.items()}}
     )
-    return Publisher(DraftStore(redis), configured, redis)
+    return Publisher(DraftStore(redis), configured, redis, CATALOG)
 
 
 async def _draft(store: DraftStore, **kw: object) -> Draft:
@@ -66,13 +66,13 @@ def test_a_draft_is_fitted_to_the_target_platform() -> None:
         author_id="u",
         parts=["A sentence about the launch. " * 40],
     )
-    parts = fit_parts(long_post, "x")
+    parts = fit_parts(long_post, CATALOG.capabilities("x"))
     assert len(parts) > 1 and all(x_weighted_length(p) <= 280 for p in parts) and parts[0].startswith("1/")
-    assert fit_parts(long_post, "discord") == long_post.parts
+    assert fit_parts(long_post, CATALOG.capabilities("discord")) == long_post.parts
     cjk = Draft(
         community_key="t:c", platform="telegram", channel="g", author_id="u", parts=["発表します。" * 100]
     )
-    assert all(x_weighted_length(p) <= 280 for p in fit_parts(cjk, "x"))
+    assert all(x_weighted_length(p) <= 280 for p in fit_parts(cjk, CATALOG.capabilities("x")))
 
 
 async def test_publishing_here_needs_no_approval_and_carries_the_draft_ref(

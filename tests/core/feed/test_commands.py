@@ -19,7 +19,7 @@ from core.sender import Sender
 from core.services import Services
 from core.worker import Worker
 from tests.core.feed.helpers import CountingSummarizer
-from tests.support import event
+from tests.support import event, feed_of
 
 MOD = Author(id="m1", name="Mo", is_moderator=True)
 USER = Author(id="u1", name="Ada")
@@ -58,7 +58,7 @@ async def test_subscription_commands(services: Services) -> None:
     assert "by direct message" in listing
     assert "Use /subscribe" in await _say(services, "subscriptions", Author(id="u2"))
     assert "could not read" in await _say(services, "subscribe daily 31:00")
-    scheduler: Scheduler = services.extras["scheduler"]
+    scheduler: Scheduler = services.scheduler
     assert await scheduler.next_run("feed-digest:daily|08:00|0|UTC") is not None
     assert "Pick a number" in await _say(services, "unsubscribe 9")
     assert "Unsubscribed: daily at 08:00" in await _say(services, "unsubscribe")  # the one of this channel
@@ -69,7 +69,7 @@ async def test_subscription_commands(services: Services) -> None:
 
 
 async def test_subscriptions_are_capped(services: Services) -> None:
-    feed: FeedService = services.extras["feed"]
+    feed: FeedService = feed_of(services)
     feed.settings = feed.settings.model_copy(update={"max_subscriptions_per_user": 2})
     for channel in ("a", "b"):
         assert "Subscribed" in await _say(services, "subscribe", channel=channel)
@@ -77,7 +77,7 @@ async def test_subscriptions_are_capped(services: Services) -> None:
 
 
 async def test_optout_and_digest_commands(services: Services) -> None:
-    services.extras["summarizer"] = CountingSummarizer()
+    services.summarizer.provide(CountingSummarizer())
     await _say(services, "feed add", MOD)
     for n, text in enumerate(
         [
@@ -118,7 +118,6 @@ async def _console(services: Services, script: str, timeout: float = 60) -> str:
         stdout=out,
         shutdown=stop.set,
     )
-    services.platforms["console"] = console.capabilities
     sender = Sender(services.bus, console, hooks=services.delivery_hooks)
     worker = Worker(services.bus, Router(services), concurrency=4)
     tasks = [asyncio.create_task(sender.run(stop)), asyncio.create_task(worker.run(stop))]
@@ -141,7 +140,7 @@ def _answers(printed: str) -> list[str]:
 async def test_console_session_through_the_bus(services: Services) -> None:
     """Done-when: opt a channel in, post, see them ranked, subscribe, digest grouped and summarised, opt out."""
     summarizer = CountingSummarizer()
-    services.extras["summarizer"] = summarizer
+    services.summarizer.provide(summarizer)
     answers = _answers(await _console(services, CONSOLE_SCRIPT))
     assert len(answers) == 6
     added, hot, subscribed, digest, optout, new = answers
@@ -169,7 +168,7 @@ async def test_console_digest_with_the_bundled_model(services: Services) -> None
     """The same digest with the assistant's real summarizer on the bundled SmolLM2 (no API key)."""
     from core.assistant.local_model import bundled_model_path
 
-    if bundled_model_path() is None or "summarizer" not in services.extras:
+    if bundled_model_path() is None or not services.summarizer.filled:
         pytest.skip("the assistant or its bundled model is not installed")
     script = "\n".join(CONSOLE_SCRIPT.splitlines()[:4]) + "\n/digest\n"
     answers = _answers(await _console(services, script, timeout=300))

@@ -24,7 +24,7 @@ from core.sender import Sender
 from core.services import Services
 from core.text import x_weighted_length
 from tests.core.feed.helpers import CountingSummarizer, item
-from tests.support import RecordingPlatform
+from tests.support import CATALOG, RecordingPlatform, declare
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console for everyone."
 LAUNCH_X = "🚀 Chorus v2.0 is live: faster digests, smarter summaries and a brand-new console! #launch"
@@ -60,7 +60,7 @@ def _sub(n: int, **kw: object) -> Subscription:
 
 def _feed(services: Services, summarizer: CountingSummarizer | None = None) -> FeedService:
     if summarizer is not None:
-        services.extras["summarizer"] = summarizer
+        services.summarizer.provide(summarizer)
     return FeedService(services)
 
 
@@ -103,7 +103,7 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
 
 
 async def test_without_a_summarizer_summaries_are_extractive(services: Services) -> None:
-    services.extras.pop("summarizer", None)
+    services.summarizer.clear()
     feed = FeedService(services)
     now = time.time()
     await feed.store.ingest([item(TOPICS[0] + " More details will follow soon.", created_at=now - 60)])
@@ -117,7 +117,7 @@ async def test_summarizer_failure_falls_back(services: Services) -> None:
     async def broken(text: str, *, max_chars: int) -> str:
         raise RuntimeError("model down")
 
-    services.extras["summarizer"] = broken
+    services.summarizer.provide(broken)
     feed = FeedService(services)
     now = time.time()
     await feed.store.ingest([item(TOPICS[1], created_at=now - 60)])
@@ -166,7 +166,7 @@ async def test_digests_fit_each_platforms_limits(services: Services) -> None:
 async def test_thousand_subscribers_five_zones_across_dst_two_workers(services: Services) -> None:
     """Simulated time across Europe's DST end: every subscriber gets every window exactly once."""
     summarizer = CountingSummarizer()
-    services.extras["summarizer"] = summarizer
+    services.summarizer.provide(summarizer)
     workers = [FeedService(services) for _ in range(2)]
     schedulers = [Scheduler(services.redis) for _ in range(2)]
     for scheduler, feed in zip(schedulers, workers, strict=True):
@@ -256,7 +256,7 @@ async def test_missed_window_is_sent_once_on_recovery(services: Services) -> Non
 async def test_a_run_that_died_after_claiming_is_resent_and_delivered_once(services: Services) -> None:
     feed = _feed(services, CountingSummarizer())
     platform = RecordingPlatform("test", Capabilities(max_text=4000))
-    services.platforms["test"] = platform.capabilities
+    declare(services.platforms, "test", platform.capabilities)
     now = time.time()
     await feed.store.ingest([item(TOPICS[1], platform="test", community="c1", created_at=now - 60)])
     sub = _sub(1, platform="test", community="c1")
@@ -281,7 +281,7 @@ def test_replies_for_on_demand_digests_split_on_story_boundaries() -> None:
     from core.feed.items import Story
 
     stories = [Story(f"s{n}", 0.0, [item(TOPICS[n % 4])]) for n in range(4)]
-    digest = Digest(Scope(), 0.0, 86400.0, stories, [t for t in TOPICS], "Four stories today.")
+    digest = Digest(Scope(), 0.0, 86400.0, stories, [t for t in TOPICS], "Four stories today.", CATALOG)
     from core.contract import Reply
 
     base = Reply(platform="discord", community="1", channel="2", text="", id="e1")

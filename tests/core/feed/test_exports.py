@@ -13,6 +13,7 @@ from core.feed.exports import FeedMeta, export_jsonl, render_atom, render_json_f
 from core.feed.ingest import FeedStore
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
+from tests.support import CATALOG
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries & a brand-new <console>. Try it today."
 LAUNCH_TG = (
@@ -24,6 +25,7 @@ META = FeedMeta(
     home_url="http://127.0.0.1:8088/",
     self_url="http://127.0.0.1:8088/feed.rss?scope=all",
     next_url="http://127.0.0.1:8088/feed.rss?scope=all&cursor=abc",
+    platforms=CATALOG,
 )
 
 
@@ -147,13 +149,13 @@ async def test_jsonl_export_honours_optouts(redis: aioredis.Redis) -> None:
     await _stories(redis)
     store = FeedStore(redis)
     out = io.StringIO()
-    assert await export_jsonl(redis, out, progress=False) == 3
+    assert await export_jsonl(redis, out, CATALOG, progress=False) == 3
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert sorted(r["platform"] for r in rows) == ["console", "telegram", "x"]
     assert len({r["story"] for r in rows}) == 2
     await store.optout("telegram", "u1")
     out = io.StringIO()
-    assert await export_jsonl(redis, out, progress=False) == 2
+    assert await export_jsonl(redis, out, CATALOG, progress=False) == 2
     assert "telegram" not in out.getvalue()
     out = io.StringIO()
-    assert await export_jsonl(redis, out, progress=False, platform="x") == 1
+    assert await export_jsonl(redis, out, CATALOG, progress=False, platform="x") == 1

@@ -9,6 +9,7 @@ from core.feed.ingest import FeedStore
 from core.feed.items import FeedItem
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
+from tests.support import CATALOG
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console. Try it today."
 LAUNCH_TG = (
@@ -146,7 +147,7 @@ def test_items_round_trip_through_their_stored_form() -> None:
     back = decode(original.id, head + "\x1e" + original.body())
     assert back.text == original.text and back.media == original.media and back.remix == original.remix
     assert back.is_bot and back.reactions == 1 and back.views == 4 and back.norm == 1.5
-    assert back.story == original.id and back.link == "https://t.me/c/123/42"
+    assert back.story == original.id and back.link(CATALOG) == "https://t.me/c/123/42"
 
 
 async def test_near_duplicates_are_looked_for_within_the_dedupe_window(redis: aioredis.Redis) -> None:

@@ -7,7 +7,7 @@ from core.feed.ingest import event_item_id
 from core.feed.service import FeedService
 from core.feed.timelines import Scope
 from core.services import Services
-from tests.support import event
+from tests.support import CATALOG, event
 
 TEXT = "The community call moved to Thursday at 18:00 UTC so more people in the Americas can join."
 
@@ -68,7 +68,7 @@ async def test_published_drafts_join_the_feed_with_their_remix_prompt(services: 
         asked.append((community_key, draft_id))
         return "write a launch post for v2.0"
 
-    services.extras["remix_prompt"] = remix_prompt
+    services.draft_requests.provide(remix_prompt)
     post = Post(platform="x", community="acct", channel="timeline", text=TEXT, ref="draft:abc123")
     await feed.on_delivered(post, Receipt(message_ids=("1800000000000000009",)))
     await feed.on_delivered(post.model_copy(update={"ref": "digest:s1:1"}), Receipt(message_ids=("9",)))
@@ -81,14 +81,13 @@ async def test_published_drafts_join_the_feed_with_their_remix_prompt(services: 
         and bot_item.remix == "write a launch post for v2.0"
         and bot_item.author_name == "Chorus"
     )
-    assert bot_item.link == "https://x.com/i/web/status/1800000000000000009"
+    assert bot_item.link(CATALOG) == "https://x.com/i/web/status/1800000000000000009"
     assert asked == [("x:acct", "abc123")]
 
 
 async def test_remix_prompt_from_the_assistants_draft_store(services: Services) -> None:
     drafts = pytest.importorskip("core.assistant.drafts")
     feed = FeedService(services)
-    services.extras.pop("remix_prompt", None)
     draft = drafts.Draft(
         community_key="telegram:-100",
         platform="telegram",

@@ -10,6 +10,7 @@ from core.feed.service import FeedService
 from core.feed.sources import FeedSource, register_source
 from core.feed.timelines import Scope
 from core.services import Services
+from tests.support import CATALOG
 
 
 class FakeXList:
@@ -61,7 +62,7 @@ async def test_polled_sources_keep_cursors_and_refresh_engagement(services: Serv
     [story] = (await feed.timelines.page(Scope(), "hot")).stories
     tweet = story.items[0]
     assert tweet.reactions == 50 and tweet.reposts == 2 and tweet.views == 900
-    assert tweet.link == "https://x.com/i/web/status/1800000000000000001" and tweet.source == source.name
+    assert tweet.link(CATALOG) == "https://x.com/i/web/status/1800000000000000001" and tweet.source == source.name
 
 
 async def test_one_poller_at_a_time_and_the_loop_stops(services: Services) -> None:

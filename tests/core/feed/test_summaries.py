@@ -32,7 +32,7 @@ def test_extractive_is_the_first_sentence_trimmed() -> None:
 
 async def test_racing_workers_make_one_model_call(redis: aioredis.Redis) -> None:
     model = SlowSummarizer()
-    workers = [Summaries(redis, lambda: model) for _ in range(3)]
+    workers = [Summaries(redis, lambda: model.summarize) for _ in range(3)]
     story = Story("s1", 0.0, [item(TEXT)])
     results = await asyncio.gather(*(w.story(story, 120) for w in workers for _ in range(4)))
     assert model.calls == 1 and len(set(results)) == 1
@@ -47,7 +47,7 @@ async def test_racing_workers_make_one_model_call(redis: aioredis.Redis) -> None
 
 async def test_intro_is_cached_by_its_content(redis: aioredis.Redis) -> None:
     model = SlowSummarizer()
-    summaries = Summaries(redis, lambda: model)
+    summaries = Summaries(redis, lambda: model.summarize)
     a = await summaries.intro("daily digest of all communities", ["one", "two"], 280)
     b = await summaries.intro("daily digest of all communities", ["one", "two"], 280)
     await summaries.intro("daily digest of all communities", ["one", "three"], 280)

@@ -10,6 +10,7 @@ from core.errors import InvalidInput
 from core.feed.ingest import FeedStore
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
+from tests.support import CATALOG
 
 _NATO = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa"
 WORDS = _NATO.split()
@@ -104,7 +105,7 @@ def test_bad_cursors_and_scopes_are_user_errors() -> None:
     with pytest.raises(InvalidInput):
         Scope.parse("community:")
     assert Scope.parse("community:telegram:-100123") == Scope("community", "telegram:-100123")
-    assert Scope.parse("platform:x").label == "X"
+    assert Scope.parse("platform:x").label(CATALOG) == "X"
 
 
 async def test_bad_cursor_in_a_page(redis: aioredis.Redis) -> None:

@@ -19,22 +19,21 @@ from core.community import approval_required
 from core.contract import Author, Event, EventKind, Reply
 from core.prompts import commands as prompt_commands
 from core.prompts.commands import diff_text, handle
-from core.prompts.preview import COMPOSER
 from core.prompts.slots import default
 from core.router import Router
 from core.sender import Sender
 from core.services import Services
 from core.settings import Settings
 from core.worker import Worker
-from tests.support import event
+from tests.support import CATALOG, event
 
 
 @pytest.fixture
 async def svc(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
     """Only this feature and the built-ins: these tests do not depend on the assistant being installed."""
-    services = Services(settings=settings, redis=redis, bus=Bus(redis))
-    prompt_commands.install(services)
-    builtin.install(services)
+    services = Services(settings=settings, redis=redis, bus=Bus(redis), platforms=CATALOG)
+    await prompt_commands.install(services)
+    await builtin.install(services)
     yield services
     await services.aclose()
 
@@ -161,8 +160,8 @@ async def test_preview_runs_recent_requests_through_the_composer(
         calls.append((ev.community_key, overrides, request))
         return f"[{overrides.get('persona', '?')}] wrote about {request}"
 
-    svc.extras[COMPOSER] = composer
-    prompts = svc.extras[prompt_commands.EXTRA]
+    svc.previewer.provide(composer)
+    prompts = svc.prompts
     for text in ("the launch", "the meetup", "the poll", "the AMA"):
         await prompts.remember_request("test:c1", text)
     await prompts.remember_request("test:other", "someone else's request")
@@ -178,14 +177,14 @@ async def test_preview_runs_recent_requests_through_the_composer(
 
 async def test_approval_setting(svc: Services, redis: aioredis.Redis) -> None:
     assert "default (required for posts to X" in await say(svc, "approval")
-    assert await approval_required(redis, "test:c1", "x")
-    assert not await approval_required(redis, "test:c1", "telegram")
+    assert await approval_required(redis, "test:c1", CATALOG["x"])
+    assert not await approval_required(redis, "test:c1", CATALOG["telegram"])
     assert "on (a moderator approves" in await say(svc, "approval on")
-    assert await approval_required(redis, "test:c1", "telegram")
+    assert await approval_required(redis, "test:c1", CATALOG["telegram"])
     assert "off" in await say(svc, "approval off")
-    assert not await approval_required(redis, "test:c1", "x")
-    assert not await approval_required(redis, "test:c2", "telegram") and await approval_required(
-        redis, "test:c2", "x"
+    assert not await approval_required(redis, "test:c1", CATALOG["x"])
+    assert not await approval_required(redis, "test:c2", CATALOG["telegram"]) and await approval_required(
+        redis, "test:c2", CATALOG["x"]
     )
     assert "Use /prompt approval on, off or default" in await say(svc, "approval maybe")
     audit = await say(svc, "audit")
@@ -265,8 +264,8 @@ async def test_the_assistants_next_draft_uses_the_new_persona(
 ) -> None:
     """Console moderator sets a persona; the next draft is written with it (the fake model echoes its
     system prompt; sentences this short survive the assistant's leak filter, so they show in the draft)."""
-    from core.app import build_services
     from tests.fakes.openai_api import FakeOpenAI
+    from tests.support import build_services
 
     async with FakeOpenAI() as api:
         configured = settings.model_copy(
@@ -317,7 +316,6 @@ async def _console_session(services: Services, lines: list[str]) -> str:
         stdin=io.StringIO("\n".join(lines) + "\n"),
         stdout=out,
     )
-    services.platforms["console"] = console.capabilities
     worker = Worker(services.bus, Router(services), concurrency=4)
     sender = Sender(services.bus, console)
     tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]

@@ -8,13 +8,14 @@ from core.prompts.service import Prompts
 from core.prompts.slots import Slot, SlotSpec, default
 from core.prompts.store import Editor, Version
 from core.prompts.template import TemplateError
+from tests.support import CATALOG
 
 ADA = Editor(id="u1", name="Ada", platform="discord")
 C = "discord:1"
 
 
 async def test_defaults_until_a_community_sets_its_own(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     assert (await prompts.effective(C, Slot.PERSONA)).text == default("persona").text
     await prompts.set_text(C, SlotSpec(Slot.PERSONA), "  You are Pirate Pete.\r\n", ADA, "arr")
     effective = await prompts.effective(C, Slot.PERSONA)
@@ -23,7 +24,7 @@ async def test_defaults_until_a_community_sets_its_own(redis: aioredis.Redis) ->
 
 
 async def test_platform_override_wins_for_that_platform_only(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     await prompts.set_text(C, SlotSpec(Slot.STYLE), "Long and warm.", ADA)
     await prompts.set_text(C, SlotSpec(Slot.STYLE, "x"), "Short. {max_chars} max.", ADA)
     assert (await prompts.effective(C, Slot.STYLE, "x")).text == "Short. {max_chars} max."
@@ -34,7 +35,7 @@ async def test_platform_override_wins_for_that_platform_only(redis: aioredis.Red
 
 
 async def test_effective_all_gives_every_slot_for_the_assistant(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     await prompts.set_text(C, SlotSpec(Slot.RULES), "- Never mention prices.", ADA)
     await prompts.set_text(C, SlotSpec(Slot.PERSONA, "x"), "You are terse.", ADA)
     on_discord = await prompts.effective_all(C, "discord")
@@ -45,7 +46,7 @@ async def test_effective_all_gives_every_slot_for_the_assistant(redis: aioredis.
 
 
 async def test_set_validates_and_refuses_an_unchanged_text(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     with pytest.raises(TemplateError):
         await prompts.set_text(C, SlotSpec(Slot.POST), "{request.__class__}", ADA)
     assert await prompts.store.head(C, SlotSpec(Slot.POST)) is None
@@ -55,7 +56,7 @@ async def test_set_validates_and_refuses_an_unchanged_text(redis: aioredis.Redis
 
 
 async def test_rollback_and_reset_are_new_versions_and_lose_nothing(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     spec = SlotSpec(Slot.PERSONA)
     await prompts.set_text(C, spec, "one", ADA)
     await prompts.set_text(C, spec, "two", ADA)
@@ -77,7 +78,7 @@ async def test_rollback_and_reset_are_new_versions_and_lose_nothing(redis: aiore
 
 
 async def test_rolling_back_to_a_reset_means_the_default(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     spec = SlotSpec(Slot.STYLE)
     await prompts.set_text(C, spec, "mine", ADA)
     await prompts.reset(C, spec, ADA)
@@ -88,7 +89,7 @@ async def test_rolling_back_to_a_reset_means_the_default(redis: aioredis.Redis) 
 
 
 async def test_a_stored_text_that_no_longer_validates_is_skipped(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     # As if the default file had dropped a variable after this version was stored.
     stale = Version(text="About {topic_of_old}", op="set", editor=ADA)
     await prompts.store.append(C, SlotSpec(Slot.POST), stale)
@@ -96,7 +97,7 @@ async def test_a_stored_text_that_no_longer_validates_is_skipped(redis: aioredis
 
 
 async def test_remember_request_keeps_recent_requests_for_previews(redis: aioredis.Redis) -> None:
-    prompts = Prompts(redis)
+    prompts = Prompts(redis, CATALOG)
     await prompts.remember_request(C, "a post about the launch")
     await prompts.remember_request(C, "   ")
     recent = await prompts.store.recent(C)

@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import ConfigError, InvalidInput
 from core.prompts.slots import Slot, SlotSpec, _parse_default, default, slot_order
+from tests.support import CATALOG
 
 DEFAULTS = resources.files("core.prompts") / "defaults"
 
@@ -60,7 +61,7 @@ def test_changing_a_default_is_editing_its_file() -> None:
     [("persona", "persona"), ("Style@X", "style@x"), (" rules ", "rules"), ("digest_summary", "digest")],
 )
 def test_slot_specs_parse(text: str, key: str) -> None:
-    assert SlotSpec.parse(text).key == key
+    assert SlotSpec.parse(text, CATALOG.names).key == key
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_slot_specs_parse(text: str, key: str) -> None:
 )
 def test_slot_specs_only_let_known_names_through(text: str, fragment: str) -> None:
     with pytest.raises(InvalidInput, match=fragment):
-        SlotSpec.parse(text)
+        SlotSpec.parse(text, CATALOG.names)
 
 
 def test_slot_order_puts_general_before_platform_specific() -> None:

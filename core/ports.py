@@ -1,0 +1,78 @@
+"""What one feature provides to others, as types: the assistant summarises for the feed and previews for
+the prompt commands; the feed tells adapters which channels it wants; adapters give the feed sources.
+
+A ``Slot`` is filled when the providing feature is installed; ``Services.check()`` refuses to start while
+one is empty, naming who should have filled it, so a missing install fails at start, not mid-request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from core.contract import Event
+from core.errors import ConfigError
+from core.feed.items import FeedItem
+
+T = TypeVar("T")
+
+
+class Slot(Generic[T]):
+    def __init__(self, what: str, provider: str) -> None:
+        self.what = what
+        self.provider = provider
+        self._value: T | None = None
+
+    def provide(self, value: T) -> None:
+        self._value = value
+
+    @property
+    def filled(self) -> bool:
+        return self._value is not None
+
+    def clear(self) -> None:
+        self._value = None
+
+    def optional(self) -> T | None:
+        """For callers with a documented fallback (a prompt preview without a model shows the template)."""
+        return self._value
+
+    def get(self) -> T:
+        if self._value is None:
+            raise ConfigError(f"{self.what} is missing: {self.provider} is not installed")
+        return self._value
+
+
+class Summarizer(Protocol):
+    """Shortens a story or a list of summaries with the model (the feed's digests)."""
+
+    async def __call__(self, text: str, *, max_chars: int) -> str: ...
+
+
+class Previewer(Protocol):
+    """Writes a post for (moderator's Event, slot -> template overrides, request), saving nothing."""
+
+    async def __call__(self, event: Event, overrides: dict[str, str], request: str) -> str: ...
+
+
+class DraftRequests(Protocol):
+    """The request that made a draft ("" when unknown): the feed shows it beside a published post."""
+
+    async def __call__(self, community_key: str, draft_id: str) -> str: ...
+
+
+class ChannelFilter(Protocol):
+    """Does the feed want this Event's channel (adapters skip publishing what nobody reads)?"""
+
+    async def __call__(self, event: Event) -> bool: ...
+
+
+@runtime_checkable
+class FeedSource(Protocol):
+    """A source an adapter polls for the feed (X accounts, lists, searches)."""
+
+    name: str  # unique and stable, e.g. "x:list:1234"; used as the cursor's key
+
+    async def poll(self, cursor: str | None) -> tuple[Sequence[FeedItem], str | None]:
+        """Items since ``cursor`` (None: the source decides how far back) and the next cursor."""
+        ...
