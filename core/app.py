@@ -32,7 +32,13 @@ from core.worker import Worker
 log = logging.getLogger(__name__)
 
 # Feature modules, each with ``install(services)`` registering its commands, handlers and extras.
-FEATURES = ("core.builtin", "core.prompts.commands", "core.assistant.commands", "core.feed.commands")
+FEATURES = (
+    "core.builtin",
+    "core.prompts.commands",
+    "core.assistant.commands",
+    "core.feed.commands",
+    "core.web.commands",
+)
 
 
 async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:

@@ -3,6 +3,8 @@
 ``feed add|remove|list`` (moderators) choose the channels whose messages join the feed; ``feed hot|new|top``
 shows the ranked feed; ``subscribe``/``unsubscribe``/``subscriptions``/``digest`` manage digests;
 ``optout``/``optin`` keep a person's messages out of the feed (and purge what is there).
+``feed visibility public|private`` (moderators, audited) decides whether anyone may read the community's feed
+(private by default); ``feed url [revoke]`` gives a person their private feed-reader URL.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from core.commands import Command, Option
-from core.contract import Action, Event, reply_to_event
+from core.contract import Action, DirectMessage, Event, reply_to_event
 from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from core.feed.digests import JOB_KIND, Digests
 from core.feed.http import feed_http_runner
@@ -23,9 +26,14 @@ from core.feed.service import FeedService
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
 from core.feed.timelines import ORDERS, Order, Scope, normalise_topics
+from core.prompts.store import Editor
 from core.scheduler import Scheduler
 from core.services import Services
 from core.text import truncate
+from core.web.features import base_url, prompts_of
+from core.web.reading import VisibleTimelines
+from core.web.signing import feed_token, revoke_feed_tokens
+from core.web.visibility import is_public, set_visibility, visible_to
 
 PERIODS = {
     "hour": 3600.0,
@@ -35,6 +43,7 @@ PERIODS = {
     "week": 604800.0,
     "weekly": 604800.0,
 }
+VISIBILITY = "feed_visibility"
 _CHANNEL = re.compile(r"^<?#?([\w.-]{1,64})>?$")
 
 
@@ -93,9 +102,76 @@ async def _feed_command(event: Event, svc: Services) -> list[Action]:
         )
     if action in ORDERS:
         return await _show(event, feed, action, words[1:])
+    if action == "visibility":
+        return await _visibility(event, svc, words[1:])
+    if action == "url":
+        return await _feed_url(event, svc, words[1:])
     raise InvalidInput(
-        "Use /feed hot|new|top [count] [all|<platform>], or (moderators) /feed add|remove|list."
+        "Use /feed hot|new|top [count] [all|<platform>], /feed url, or (moderators) "
+        "/feed add|remove|list|visibility."
     )
+
+
+async def _visibility(event: Event, svc: Services, words: list[str]) -> list[Action]:
+    """Who may read this community's feed on the web and in feed readers; private unless made public."""
+    if not words:
+        public = await is_public(svc.redis, event.community_key)
+        return _reply(
+            event,
+            "This community's feed is "
+            + (
+                "public: anyone can read it on the web."
+                if public
+                else "private: only its members can read it."
+            )
+            + (" Moderators: /feed visibility public|private." if event.author.is_moderator else ""),
+        )
+    choice = words[0].lower()
+    if not event.author.is_moderator:
+        raise PermissionDenied("Only moderators of this community can use /feed visibility.")
+    if choice not in ("public", "private") or len(words) > 1:
+        raise InvalidInput("Use /feed visibility public or /feed visibility private.")
+    prompts = prompts_of(svc)
+    if prompts is not None:  # the community's audit log (/prompt audit) records who changed it
+        editor = Editor(id=event.author.id, name=event.author.name, platform=event.platform)
+        await prompts.store.set_setting(event.community_key, VISIBILITY, choice, editor)
+    changed = await set_visibility(
+        svc.redis, event.community_key, "public" if choice == "public" else "private"
+    )
+    now = (
+        "public: anyone can read it on the web and in feed readers"
+        if choice == "public"
+        else (
+            "private: only people signed in from this community, or with their personal feed URL, can read it"
+        )
+    )
+    return _reply(event, ("The feed is now " if changed else "The feed was already ") + now + ".")
+
+
+async def _feed_url(event: Event, svc: Services, words: list[str]) -> list[Action]:
+    """A personal feed-reader URL (signed, revocable), sent privately."""
+    if words and words[0].lower() == "revoke":
+        await revoke_feed_tokens(svc.redis, event.community_key, event.author.id)
+        return _reply(
+            event, "Your personal feed URLs for this community no longer work. /feed url gives a new one."
+        )
+    if words:
+        raise InvalidInput("Use /feed url for your personal feed URL, or /feed url revoke.")
+    token = await feed_token(svc.redis, event.community_key, event.author.id)
+    query = urlencode({"scope": f"community:{event.community_key}", "order": "new", "token": token})
+    base = base_url(svc)
+    dm = DirectMessage(
+        platform=event.platform,
+        community=event.community,
+        channel=event.channel,
+        event_id=event.id,
+        user=event.author.id,
+        text=(
+            "Your personal feed of this community, for a feed reader (keep it to yourself; "
+            f"/feed url revoke disables it): {base}/feed.atom?{query} (also .rss and .json)"
+        ),
+    )
+    return [dm] if event.private else [dm, reply_to_event(event, "I sent you your feed URL privately.")]
 
 
 async def _show(event: Event, feed: FeedService, order: Order, words: list[str]) -> list[Action]:
@@ -116,7 +192,9 @@ async def _show(event: Event, feed: FeedService, order: Order, words: list[str])
         else:
             topics.append(word)
     scope = scope.with_topics(topics)
-    page = await feed.timelines.page(scope, order, limit, period_s=period)
+    # "all" and platform scopes hold only what this community may see: public feeds and its own
+    visible = VisibleTimelines(feed.timelines, await visible_to(feed.services.redis, [event.community_key]))
+    page = await visible.visible_page(scope, order, limit, period_s=period)
     if not page.stories:
         return _reply(event, f"Nothing in the feed for {scope.label} yet.")
     title = {"hot": "Hot", "new": "New", "top": "Top"}[order]
@@ -277,9 +355,13 @@ COMMANDS = (
     Command(
         "feed",
         "the ranked feed; moderators choose its channels",
-        "feed hot|new|top [n] [all|<platform>] · feed add|remove|list [channel]",
+        "feed hot|new|top [n] [all|<platform>] · feed url · feed add|remove|list [channel] · "
+        "feed visibility [public|private]",
         _feed_command,
-        options=(Option("action", "hot, new, top, add, remove or list"), Option("args", "more", rest=True)),
+        options=(
+            Option("action", "hot, new, top, url, add, remove, list or visibility"),
+            Option("args", "more", rest=True),
+        ),
         group="feed",
     ),
     Command(

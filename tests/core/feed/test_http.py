@@ -10,6 +10,7 @@ import feedparser
 from core.feed.http import FeedHttp, feed_http_runner
 from core.feed.service import FeedService
 from core.services import Services
+from core.web.visibility import set_visibility
 from tests.core.feed.helpers import item
 
 
@@ -26,6 +27,9 @@ async def _serve(services: Services) -> tuple[FeedService, FeedHttp, str]:
             for n, p in enumerate(["x", "telegram", "discord"] * 5)
         ]
     )
+    await set_visibility(services.redis, "telegram:-1001", "public")  # the items' community; private by default
+    for p in ("x", "discord"):
+        await set_visibility(services.redis, f"{p}:-1001", "public")
     server = FeedHttp(feed, "127.0.0.1", 0)
     port = await server.start()
     return feed, server, f"http://127.0.0.1:{port}"
