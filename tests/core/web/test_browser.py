@@ -1,0 +1,193 @@
+"""Done-when: the web app in a real browser (Debian's Chromium driven by Playwright) against a running Chorus.
+
+The chat is the console bot on the real bus; the model is the loopback fake OpenAI (it echoes its system
+prompt, so a draft shows which persona it was written with).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import keys
+from core.contract import Author, EventKind
+from core.router import Router
+from core.settings import Settings
+from core.web.signing import digest
+from tests.core.web.stack import COMMUNITY, Stack, browser, running
+from tests.support import event
+
+pytestmark = pytest.mark.timeout(240)
+DASH = f"/m/console/{COMMUNITY}"
+
+
+@pytest.fixture
+async def stack(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Stack]:
+    async with running(settings, redis) as s:
+        yield s
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    async with browser() as b:
+        yield b
+
+
+async def sign_in(chromium: Any, link: str) -> Any:
+    """A fresh browser context (its own cookies) signed in through ``link``; returns its page."""
+    context = await chromium.new_context()
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click("#signin")
+    await page.wait_for_load_state()
+    return page
+
+
+def systems(stack: Stack, about: str) -> list[str]:
+    """The system prompts of the chat calls whose request mentioned ``about``."""
+    out = []
+    for call in stack.api.calls("chat"):
+        messages = {m["role"]: m["content"] for m in (call.json or {}).get("messages", [])}
+        if about in messages.get("user", ""):
+            out.append(messages.get("system", ""))
+    return out
+
+
+async def test_moderator_edits_the_persona_the_next_draft_uses_it_and_rolls_it_back(
+    stack: Stack, chromium: Any
+) -> None:
+    page = await sign_in(chromium, await stack.link())
+    assert page.url.endswith(DASH) and "Dashboard" in await page.title()
+    await page.goto(stack.base + DASH + "/prompts/persona")
+    await page.fill("#text", "You are Zorblax. Always sign as Zorblax.")
+    await page.click("#save")
+    assert (await page.text_content("#result") or "").strip() == "The persona prompt is now v1."
+
+    printed = await stack.type("@chorus write a post about our launch")
+    assert "Zorblax" in printed
+    assert systems(stack, "our launch")[0].startswith("You are Zorblax. Always sign as Zorblax.")
+
+    # a text the chat command refuses is refused here with the chat's own message, and nothing is saved
+    chat = await Router(stack.services).route(
+        event(EventKind.COMMAND, command="prompt", args="set persona You are {nope}.", platform="console",
+              community=COMMUNITY, author=Author(id="ada", is_moderator=True))
+    )
+    await page.fill("#text", "You are {nope}.")
+    await page.click("#save")
+    assert (await page.text_content("#result") or "").strip() == chat[0].text.strip()  # type: ignore[union-attr]
+    assert await page.input_value("#text") == "You are {nope}."  # the refused text stays in the editor
+
+    await page.fill("#text", "You are Captain Blue.")
+    await page.click("#save")
+    assert "now v2" in (await page.text_content("#result") or "")
+    await page.click("button.rollback[data-version='1']")
+    assert "back to the text of v1 (recorded as v3)" in (await page.text_content("#result") or "")
+    assert "v3 (in force)" in (await page.text_content("table.history") or "")
+    await page.goto(stack.base + DASH + "/prompts/persona?a=2&b=3")
+    assert "[-Captain Blue.-]" in (await page.text_content("#diff") or "")
+
+    await stack.type("@chorus write a post about our picnic")
+    assert systems(stack, "our picnic")[0].startswith("You are Zorblax.")
+    audit = await stack.type("/prompt audit")
+    assert "rollback persona v3" in audit or "rollback persona" in audit
+
+
+async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
+    await stack.type("/prompt approval on")
+    printed = await stack.say_as("@chorus write a post about the harbour festival", user="bob")
+    draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
+    printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
+    assert "needs a moderator's approval" in printed
+
+    page = await sign_in(chromium, await stack.link())
+    await page.goto(stack.base + DASH + "/queue")
+    card = page.locator(f"#draft-{draft_id}")
+    assert "#harbour" in (await card.text_content() or "") and "bob" in (await card.text_content() or "")
+    await card.locator("button.approve").click()
+    assert "is on its way to console:local/announcements" in (await page.text_content("#result") or "")
+    assert await page.locator(f"#draft-{draft_id}").count() == 0
+
+    await stack._wait_for(lambda: "(posted to #announcements)" in stack.output(), 20, "the approved post")
+    # approving again (a second moderator, a resubmitted form) publishes nothing more
+    await page.goto(stack.base + DASH + "/queue")
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    again = await page.request.post(stack.base + DASH + "/queue", form={"csrf": token, "op": "approve",
+                                                                       "draft": draft_id})
+    assert again.status == 200 and "has nothing waiting for approval" in await again.text()
+    await stack.type("/help")
+    assert stack.output().count("(posted to #announcements)") == 1
+
+
+async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chromium: Any) -> None:
+    page = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    assert "/?scope=community:console:local" in page.url
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    for path in (DASH, DASH + "/prompts/persona", DASH + "/queue"):
+        response = await page.goto(stack.base + path)
+        assert response.status == 403 and "Only moderators" in await page.content()
+    for path, form in (
+        (DASH + "/feed", {"action": "visibility", "value": "public"}),
+        (DASH + "/prompts/persona", {"op": "set", "text": "You are Mallory.", "reason": ""}),
+    ):
+        answer = await page.request.post(stack.base + path, form={"csrf": token, **form})
+        assert answer.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+    assert "Mallory" not in await stack.type("/prompt show persona")
+
+
+async def test_one_communitys_session_cannot_read_or_change_another(stack: Stack, chromium: Any) -> None:
+    await stack.say_as("@chorus write a post about the secret merger", user="eve", community="other",
+                       moderator=True)
+    page = await sign_in(chromium, await stack.link(user="eve", moderator=True, community="other"))
+    assert page.url.endswith("/m/console/other")
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    for path in (DASH, DASH + "/prompts/persona", DASH + "/queue"):
+        response = await page.goto(stack.base + path)
+        assert response.status == 403 and "another community" in await page.content()
+    answer = await page.request.post(stack.base + DASH + "/feed", form={"csrf": token, "action": "visibility",
+                                                                      "value": "public"})
+    assert answer.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+    # and their own dashboard works
+    await page.goto(stack.base + "/m/console/other")
+    await page.click("#toggle-visibility")
+    assert "The feed is now public" in (await page.text_content("#result") or "")
+
+
+async def test_used_expired_and_forged_links_are_refused_and_forms_need_their_csrf_token(
+    stack: Stack, chromium: Any
+) -> None:
+    link = await stack.link()
+    page = await sign_in(chromium, link)
+    assert page.url.endswith(DASH)
+    used = await sign_in(chromium, link)
+    assert "Link not valid" in await used.content() and not used.url.endswith(DASH)
+
+    expiring = await stack.link()
+    token = expiring.split("t=")[1]
+    await stack.redis.pexpire(keys.signin_link("console:local", digest(token.split(".")[1])), 1)
+    expired = await sign_in(chromium, expiring)
+    assert "Link not valid" in await expired.content()
+
+    fresh = await stack.link()
+    head, secret = fresh.split("t=")[1].split(".")
+    other = keys.signin_link("console:other", "x")  # a link for one community replayed for another
+    assert other
+    for forged in (f"{head}.{secret[:-3]}abc", f"{head}x.{secret}", "nonsense", f"{head}.{'A' * 32}"):
+        refused = await sign_in(chromium, f"{stack.base}/signin?t={forged}")
+        assert "Link not valid" in await refused.content()
+    ok = await sign_in(chromium, fresh)  # the forgeries did not burn the real link
+    assert ok.url.endswith(DASH)
+
+    # a form without its CSRF token (or with another session's) is refused, and nothing changes
+    for form in ({"action": "visibility", "value": "public"},
+                 {"action": "visibility", "value": "public", "csrf": "forged"}):
+        answer = await page.request.post(stack.base + DASH + "/feed", form=form)
+        assert answer.status == 403 and "security token" in await answer.text()
+    bare = await page.context.request.post(stack.base + "/signin", form={"t": fresh.split("t=")[1]})
+    assert bare.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
