@@ -65,11 +65,7 @@ class WebApp:
 
     async def csrf_token(self, request: web.Request) -> str:
         session = await self.session(request)
-        binding = (
-            session.digest
-            if session
-            else request.get(PRE) or request.cookies.get(csrf.PRE_COOKIE, "")
-        )
+        binding = session.digest if session else request.get(PRE) or request.cookies.get(csrf.PRE_COOKIE, "")
         return csrf.token_for(await self.key(), binding) if binding else ""
 
     async def context(self, request: web.Request, **extra: Any) -> dict[str, Any]:

@@ -30,7 +30,9 @@ async def _serve(services: Services) -> tuple[FeedService, FeedHttp, str]:
             for n, p in enumerate(["x", "telegram", "discord"] * 5)
         ]
     )
-    await set_visibility(services.redis, "telegram:-1001", "public")  # the items' community; private by default
+    await set_visibility(
+        services.redis, "telegram:-1001", "public"
+    )  # the items' community; private by default
     for p in ("x", "discord"):
         await set_visibility(services.redis, f"{p}:-1001", "public")
     server = FeedHttp(feed, "127.0.0.1", 0)
@@ -127,10 +129,16 @@ async def _two_communities(services: Services) -> tuple[FeedHttp, str, str]:
     shared = "The harbour festival moves to Saturday because of the storm warning for Friday night."
     await feed.store.ingest(
         [
-            item("Public news: the library opens a new reading room next week.", community="-1001",
-                 created_at=now - 30),
-            item("PRIVATE secret: the board votes on the merger tonight, keep it quiet.", community="-2002",
-                 created_at=now - 20),
+            item(
+                "Public news: the library opens a new reading room next week.",
+                community="-1001",
+                created_at=now - 30,
+            ),
+            item(
+                "PRIVATE secret: the board votes on the merger tonight, keep it quiet.",
+                community="-2002",
+                created_at=now - 20,
+            ),
             item(shared, community="-1001", created_at=now - 10),
             item(shared + " PRIVATE", community="-2002", created_at=now - 5),
         ]

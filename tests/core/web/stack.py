@@ -112,7 +112,13 @@ class Stack:
         return self.output()[before:]
 
     async def say_as(
-        self, text: str, *, user: str, moderator: bool = False, community: str = COMMUNITY, timeout: float = 60
+        self,
+        text: str,
+        *,
+        user: str,
+        moderator: bool = False,
+        community: str = COMMUNITY,
+        timeout: float = 60,
     ) -> str:
         """Another person in a console community, through the same bus (the console shows the answers)."""
         before = len(self.output())
@@ -125,8 +131,9 @@ class Stack:
             "author": Author(id=user, name=user.title(), is_moderator=moderator),
         }
         if command:
-            event = Event(kind=EventKind.COMMAND, command=command.group(1), args=command.group(2), text=text,
-                          **common)
+            event = Event(
+                kind=EventKind.COMMAND, command=command.group(1), args=command.group(2), text=text, **common
+            )
         else:
             event = Event(kind=EventKind.MENTION, text=text, **common)
         await self.services.bus.publish(event)
@@ -200,7 +207,7 @@ async def running(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[St
 @asynccontextmanager
 async def browser() -> AsyncIterator[Any]:
     require_browser()
-    from playwright.async_api import async_playwright  # noqa: PLC0415 - only the browser tests need it
+    from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -73,8 +73,14 @@ async def test_moderator_edits_the_persona_the_next_draft_uses_it_and_rolls_it_b
 
     # a text the chat command refuses is refused here with the chat's own message, and nothing is saved
     chat = await Router(stack.services).route(
-        event(EventKind.COMMAND, command="prompt", args="set persona You are {nope}.", platform="console",
-              community=COMMUNITY, author=Author(id="ada", is_moderator=True))
+        event(
+            EventKind.COMMAND,
+            command="prompt",
+            args="set persona You are {nope}.",
+            platform="console",
+            community=COMMUNITY,
+            author=Author(id="ada", is_moderator=True),
+        )
     )
     await page.fill("#text", "You are {nope}.")
     await page.click("#save")
@@ -115,8 +121,9 @@ async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: A
     # approving again (a second moderator, a resubmitted form) publishes nothing more
     await page.goto(stack.base + DASH + "/queue")
     token = await page.input_value("form[action='/signout'] input[name=csrf]")
-    again = await page.request.post(stack.base + DASH + "/queue", form={"csrf": token, "op": "approve",
-                                                                       "draft": draft_id})
+    again = await page.request.post(
+        stack.base + DASH + "/queue", form={"csrf": token, "op": "approve", "draft": draft_id}
+    )
     assert again.status == 200 and "has nothing waiting for approval" in await again.text()
     await stack.type("/help")
     assert stack.output().count("(posted to #announcements)") == 1
@@ -140,16 +147,18 @@ async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chro
 
 
 async def test_one_communitys_session_cannot_read_or_change_another(stack: Stack, chromium: Any) -> None:
-    await stack.say_as("@chorus write a post about the secret merger", user="eve", community="other",
-                       moderator=True)
+    await stack.say_as(
+        "@chorus write a post about the secret merger", user="eve", community="other", moderator=True
+    )
     page = await sign_in(chromium, await stack.link(user="eve", moderator=True, community="other"))
     assert page.url.endswith("/m/console/other")
     token = await page.input_value("form[action='/signout'] input[name=csrf]")
     for path in (DASH, DASH + "/prompts/persona", DASH + "/queue"):
         response = await page.goto(stack.base + path)
         assert response.status == 403 and "another community" in await page.content()
-    answer = await page.request.post(stack.base + DASH + "/feed", form={"csrf": token, "action": "visibility",
-                                                                      "value": "public"})
+    answer = await page.request.post(
+        stack.base + DASH + "/feed", form={"csrf": token, "action": "visibility", "value": "public"}
+    )
     assert answer.status == 403
     assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
     # and their own dashboard works
@@ -184,10 +193,137 @@ async def test_used_expired_and_forged_links_are_refused_and_forms_need_their_cs
     assert ok.url.endswith(DASH)
 
     # a form without its CSRF token (or with another session's) is refused, and nothing changes
-    for form in ({"action": "visibility", "value": "public"},
-                 {"action": "visibility", "value": "public", "csrf": "forged"}):
+    for form in (
+        {"action": "visibility", "value": "public"},
+        {"action": "visibility", "value": "public", "csrf": "forged"},
+    ):
         answer = await page.request.post(stack.base + DASH + "/feed", form=form)
         assert answer.status == 403 and "security token" in await answer.text()
     bare = await page.context.request.post(stack.base + "/signin", form={"t": fresh.split("t=")[1]})
     assert bare.status == 403
     assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+
+
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 1">',
+    '"><svg onload="window.__pwned = 1"></svg><a href="javascript:window.__pwned=1">click</a>',
+    "{{ 7 * 7 }} {% for x in range(3) %}loop{% endfor %} ${7*7} <style>body{display:none}</style>",
+    "\u202eevil right-to-left override \u2066isolate\u2069 \u200f\u061c",
+    "W" * 50_000,  # one 50 KB line without a space
+    "@everyone <b>bold</b> &amp; &lt;not a tag&gt; ' \" `",
+]
+
+
+async def _pwned(page: Any) -> Any:
+    return await page.evaluate("window.__pwned")
+
+
+async def _fits(page: Any) -> bool:
+    return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+async def test_the_hostile_corpus_runs_nothing_and_breaks_no_layout(stack: Stack, chromium: Any) -> None:
+    from core.assistant.drafts import Draft, ShareTarget
+    from core.feed.items import FeedItem
+    from core.feed.timelines import Scope
+    from core.web.features import assistant_of, feed_of
+    from core.web.visibility import set_visibility
+
+    feed = feed_of(stack.services)
+    items = [
+        FeedItem(
+            platform="console",
+            community=COMMUNITY,
+            channel="general",
+            message_id=f"h{n}",
+            author_id=f"u{n}",
+            author_name=text[:300],
+            text=text,
+            url="javascript:window.__pwned=1",
+            media=(("image", "javascript:window.__pwned=1"), ("image", 'https://e.x/a.png"onerror="x')),
+        )
+        for n, text in enumerate(HOSTILE)
+    ]
+    await feed.store.ingest(items)
+    await set_visibility(stack.redis, f"console:{COMMUNITY}", "public")
+    for text in HOSTILE[:3] + HOSTILE[4:6]:
+        await stack.type(f'/prompt set persona -m "{text[:150].replace(chr(34), "")}" {text[:3000]}')
+    assistant = assistant_of(stack.services)
+    assert assistant is not None
+    draft = Draft(
+        community_key=f"console:{COMMUNITY}",
+        platform="console",
+        channel="console",
+        author_id=HOSTILE[0],
+        parts=HOSTILE[:5],
+    )
+    await assistant.store.save(draft)
+    await assistant.store.add_pending(
+        draft, ShareTarget(platform="console", community=COMMUNITY, channel="x")
+    )
+
+    dialogs: list[str] = []
+    anonymous = await (await chromium.new_context()).new_page()
+    anonymous.on("dialog", lambda d: dialogs.append(d.message))
+    page = await sign_in(chromium, await stack.link())
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    stories = (await feed.timelines.page(Scope(), "new", 10)).stories
+    checked = [
+        (anonymous, "/?order=new"),
+        (anonymous, "/?order=hot"),
+        (anonymous, f"/story/{stories[0].id}"),
+        (page, "/?order=new"),
+        (page, DASH),
+        (page, DASH + "/prompts/persona"),
+        (page, DASH + "/prompts/persona?a=1&b=current"),
+        (page, DASH + "/queue"),
+    ]
+    for browser_page, path in checked:
+        response = await browser_page.goto(stack.base + path)
+        assert response.status == 200, path
+        assert await _pwned(browser_page) is None, path
+        assert await _fits(browser_page), f"{path} overflows horizontally"
+        assert await browser_page.locator("main script, main [onerror], main [onload]").count() == 0, path
+    feed_text = await anonymous.evaluate("document.body.innerText")
+    assert "<script>window.__pwned = 1</script>" in (
+        await page.goto(stack.base + "/?order=new") and await page.inner_text("main")
+    )
+    assert "{{ 7 * 7 }}" in await page.inner_text("main")  # shown as written, never evaluated
+    assert feed_text and not dialogs
+    assert await page.locator("a[href^='javascript']").count() == 0
+    sources = await page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
+    assert sources and all(s == 'https://e.x/a.png"onerror="x' for s in sources)  # javascript: never an image
+    await page.goto(stack.base + DASH + "/queue")
+    assert "<img src=x onerror" in await page.inner_text("main")
+
+
+async def test_anonymous_visitors_see_only_public_communities(stack: Stack, chromium: Any) -> None:
+    from core.web.features import feed_of
+    from core.web.visibility import set_visibility
+    from tests.core.feed.helpers import item
+
+    await feed_of(stack.services).store.ingest(
+        [
+            item("Open news: the tram line reopens on Monday.", platform="console", community="open"),
+            item(
+                "SECRET: the tenants' association meets on Thursday.", platform="console", community=COMMUNITY
+            ),
+        ]
+    )
+    await set_visibility(stack.redis, "console:open", "public")
+    page = await (await chromium.new_context()).new_page()
+    for order in ("hot", "new", "top"):
+        for scope in ("all", "platform:console", "community:console:open"):
+            await page.goto(f"{stack.base}/?order={order}&scope={scope}")
+            text = await page.inner_text("main")
+            assert "tram line" in text and "SECRET" not in text, (order, scope)
+    options = await page.locator("select[name=scope] option").all_inner_texts()
+    assert "console:local" not in options and "console:open" in options
+    response = await page.goto(f"{stack.base}/?scope=community:console:{COMMUNITY}")
+    assert response.status == 404 and "SECRET" not in await page.content()
+    # signed in from the private community, its own feed joins the public ones
+    member = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    await member.goto(f"{stack.base}/?order=new&scope=all")
+    text = await member.inner_text("main")
+    assert "tram line" in text and "SECRET" in text
