@@ -28,7 +28,7 @@ from core.web.visibility import visible_to
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 20
+PAGE_SIZE = 50
 SIGNIN_ATTEMPTS = 20
 SIGNIN_WINDOW_S = 300
 STATE: web.AppKey[WebApp] = web.AppKey("chorus_web")

@@ -57,6 +57,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # our templates change with a deploy, not at run time
+        cache_size=50,
     )
     env.filters.update(
         {
