@@ -34,32 +34,76 @@ COMMUNITY = "makers"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # fmt: skip
 POSTS = [
-    ("telegram", "Lena", "Workshop night is back! Thursday 19:00 we solder our own synth kits — bring a friend, "
-     "we have 12 spare irons.", 34, 9),
-    ("discord", "kofi", "Workshop night is back: Thursday 19:00, solder your own synth kit. 12 spare irons!", 21, 4),
-    ("x", "makerspace", "Our laser cutter got a new tube! Cuts 6 mm plywood in one pass now. Book a slot in "
-     "#tools.", 88, 12),
-    ("telegram", "Priya", "Reminder: the 3D printer queue resets on Monday. Long prints (> 8 h) need a note "
-     "in the sheet.", 12, 3),
+    (
+        "telegram",
+        "Lena",
+        "Workshop night is back! Thursday 19:00 we solder our own synth kits — bring a friend, "
+        "we have 12 spare irons.",
+        34,
+        9,
+    ),
+    (
+        "discord",
+        "kofi",
+        "Workshop night is back: Thursday 19:00, solder your own synth kit. 12 spare irons!",
+        21,
+        4,
+    ),
+    (
+        "x",
+        "makerspace",
+        "Our laser cutter got a new tube! Cuts 6 mm plywood in one pass now. Book a slot in #tools.",
+        88,
+        12,
+    ),
+    (
+        "telegram",
+        "Priya",
+        "Reminder: the 3D printer queue resets on Monday. Long prints (> 8 h) need a note in the sheet.",
+        12,
+        3,
+    ),
     ("discord", "sam", "Does anyone have a spare ESP32-S3? Mine died mid-project (RIP, magic smoke).", 5, 7),
-    ("x", "makerspace", "Open house on Saturday: kids' robot race at 11, repair café from 14:00. Free entry.",
-     140, 22),
+    (
+        "x",
+        "makerspace",
+        "Open house on Saturday: kids' robot race at 11, repair café from 14:00. Free entry.",
+        140,
+        22,
+    ),
 ]
 
 
 async def command(services: Services, text: str, moderator: bool = True) -> list[object]:
     name, _, args = text.lstrip("/").partition(" ")
-    event = Event(kind=EventKind.COMMAND, platform="console", community=COMMUNITY, channel="general",
-                  author=Author(id="ada", name="Ada", is_moderator=moderator), command=name, args=args, text=text)
+    event = Event(
+        kind=EventKind.COMMAND,
+        platform="console",
+        community=COMMUNITY,
+        channel="general",
+        author=Author(id="ada", name="Ada", is_moderator=moderator),
+        command=name,
+        args=args,
+        text=text,
+    )
     return list(await Router(services).route(event))
 
 
 async def seed(services: Services) -> None:
     now = time.time()
     items = [
-        FeedItem(platform=platform, community=COMMUNITY, channel="general", message_id=f"m{n}",
-                 author_id=author, author_name=author, text=text, created_at=now - 3600 * (n + 1) - n * 600,
-                 reactions=reactions, replies=replies)
+        FeedItem(
+            platform=platform,
+            community=COMMUNITY,
+            channel="general",
+            message_id=f"m{n}",
+            author_id=author,
+            author_name=author,
+            text=text,
+            created_at=now - 3600 * (n + 1) - n * 600,
+            reactions=reactions,
+            replies=replies,
+        )
         for n, (platform, author, text, reactions, replies) in enumerate(POSTS)
     ]
     await feed_of(services).store.ingest(items)
@@ -68,19 +112,36 @@ async def seed(services: Services) -> None:
         await set_visibility(services.redis, f"{platform}:{COMMUNITY}", "public")
     await command(services, "/feed add #general")
     await command(services, "/feed add #tools")
-    await command(services, '/prompt set persona -m "friendlier" You are the Makers Guild\'s helpful, upbeat '
-                            "host. Keep it practical and warm.")
+    await command(
+        services,
+        '/prompt set persona -m "friendlier" You are the Makers Guild\'s helpful, upbeat '
+        "host. Keep it practical and warm.",
+    )
     await command(services, '/prompt set persona -m "shorter" You are the Makers Guild\'s upbeat host.')
     assistant = assistant_of(services)
-    assert assistant is not None
+    if assistant is None:
+        raise SystemExit("the assistant feature is not installed")
     for day in range(14):
         for _ in range((day * 7) % 11 + 2):
-            await assistant.quotas.record(f"console:{COMMUNITY}", "ada", model="gpt-4.1-mini", tokens_in=900,
-                                          tokens_out=180, now=now - day * 86400)
-    draft = Draft(community_key=f"console:{COMMUNITY}", platform="console", channel="general", author_id="kofi",
-                  parts=["Open house this Saturday! Robot race at 11, repair café from 14:00. Free entry."])
+            await assistant.quotas.record(
+                f"console:{COMMUNITY}",
+                "ada",
+                model="gpt-4.1-mini",
+                tokens_in=900,
+                tokens_out=180,
+                now=now - day * 86400,
+            )
+    draft = Draft(
+        community_key=f"console:{COMMUNITY}",
+        platform="console",
+        channel="general",
+        author_id="kofi",
+        parts=["Open house this Saturday! Robot race at 11, repair café from 14:00. Free entry."],
+    )
     await assistant.store.save(draft)
-    await assistant.store.add_pending(draft, ShareTarget(platform="x", community="makerspace", channel="main"))
+    await assistant.store.add_pending(
+        draft, ShareTarget(platform="x", community="makerspace", channel="main")
+    )
 
 
 async def main() -> None:
@@ -88,7 +149,9 @@ async def main() -> None:
         server = EmbeddedRedis(Path(tmp))
         server.ensure_running()
         try:
-            settings = Settings(CHORUS_DATA_DIR=Path(tmp) / "data", CHORUS_REDIS_URL=server.url, CHORUS_HTTP_PORT=1)
+            settings = Settings(
+                CHORUS_DATA_DIR=Path(tmp) / "data", CHORUS_REDIS_URL=server.url, CHORUS_HTTP_PORT=1
+            )
             services = await build_services(settings, connect(server.url))
             http = FeedHttp(feed_of(services), "127.0.0.1", 0)
             port = await http.start()
