@@ -129,6 +129,8 @@ async def _visibility(event: Event, svc: Services, words: list[str]) -> list[Act
     choice = words[0].lower()
     if not event.author.is_moderator:
         raise PermissionDenied("Only moderators of this community can use /feed visibility.")
+    if event.private:
+        raise InvalidInput("Run /feed visibility in the community's chat, not in a private chat.")
     if choice not in ("public", "private") or len(words) > 1:
         raise InvalidInput("Use /feed visibility public or /feed visibility private.")
     prompts = prompts_of(svc)
