@@ -21,6 +21,7 @@ from core.feed.timelines import ORDERS, Scope
 from core.services import Services
 from core.web import csrf
 from core.web.auth import COOKIE, SESSION_TTL_S, Auth, RoleCheck, Session, allow
+from core.web.cards import card
 from core.web.reading import VisibleTimelines
 from core.web.render import STATIC, html, security_headers
 from core.web.signing import server_key
@@ -167,7 +168,7 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
         **await app.context(
             request,
             title="Chorus feed",
-            stories=page.stories,
+            cards=[card(s) for s in page.stories],
             cursor=page.cursor,
             order=order,
             orders=ORDERS,
@@ -187,7 +188,7 @@ async def story_page(request: web.Request) -> web.StreamResponse:
             status=404,
             **await app.context(request, title="Not found", message="There is no such story here."),
         )
-    return html("story.html", **await app.context(request, title="Story", story=story))
+    return html("story.html", **await app.context(request, title="Story", story_card=card(story, full=True)))
 
 
 # -- sign-in ----------------------------------------------------------------------------------------------
