@@ -324,7 +324,10 @@ async def _digest(event: Event, svc: Services) -> list[Action]:
             topics.append(word)
     scope = Scope(scope.kind, scope.value, normalise_topics(topics))
     now = time.time()
-    digest = await feed.digests.build(scope, now - period, now)
+    # built from what this community may see: public feeds and its own
+    visible = VisibleTimelines(feed.timelines, await visible_to(svc.redis, [event.community_key]))
+    digests = Digests(svc, visible, feed.summaries, feed.subscriptions, feed.settings)
+    digest = await digests.build(scope, now - period, now)
     if digest.empty:
         return _reply(event, f"Nothing in the feed for {scope.label} in that period yet.")
     caps = feed.digests.capabilities(event.platform)

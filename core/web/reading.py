@@ -12,6 +12,7 @@ first item between the check and the read shows nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -65,9 +66,13 @@ class VisibleTimelines(Timelines):
         page = await self.page(scope, order, limit, cursor, period_s=period_s)
         return Page([s for story in page.stories if (s := self.visible(story)) is not None], page.cursor)
 
+    async def stories(self, story_ids: Sequence[str]) -> list[Story]:
+        """Stories by id with only their visible items (``top`` pages and digests read through this)."""
+        return [s for story in await super().stories(story_ids) if (s := self.visible(story)) is not None]
+
     async def visible_story(self, story_id: str) -> Story | None:
         stories = await self.stories([story_id])
-        return self.visible(stories[0]) if stories else None
+        return stories[0] if stories else None
 
 
 def _in(scope: Scope, community_key: str) -> bool:

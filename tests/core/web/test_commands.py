@@ -11,7 +11,7 @@ from core.services import Services
 from core.web.features import assistant_of, feed_of
 from core.web.signing import feed_token_community
 from core.web.visibility import is_public
-from tests.core.feed.helpers import item
+from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import event
 
 
@@ -109,6 +109,10 @@ async def test_chat_feed_pages_show_only_what_the_community_may_see(services: Se
     for args in ("new all", "hot all", "top all"):
         shown = text(await run(services, "feed", args))
         assert "garden" in shown and "bake sale" in shown and "PRIVATE" not in shown, args
+    services.extras["summarizer"] = summarizer = CountingSummarizer()  # the tests' stand-in for the model
+    digest = text(await run(services, "digest", "all"))
+    assert "garden" in digest and "bake sale" in digest and "PRIVATE" not in digest
+    assert not any("PRIVATE" in t for t in summarizer.texts)  # nor was it sent to the model
 
 
 async def test_reject_turns_down_a_waiting_share(services: Services) -> None:
