@@ -40,9 +40,9 @@ from core.redis_server import EmbeddedRedis, connect  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.web.visibility import set_visibility  # noqa: E402
+from tests.core.web.stack import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - one launch recipe for tests and benches
 
 N_REQUESTS = int(os.environ.get("CHORUS_BENCH_PAGES", "400"))
-CHROMIUM = "/usr/bin/chromium"
 COMMUNITY = "telegram:telegram-c3"
 
 
@@ -122,14 +122,7 @@ async def bench_browser(base: str) -> dict[str, float] | None:
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             loads, sizes = [], []

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from core.commands import Command, Option
-from core.contract import Action, DirectMessage, Event, reply_to_event
+from core.contract import Action, Event, reply_to_event
 from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from core.feed.digests import JOB_KIND, Digests
 from core.feed.http import feed_http_runner
@@ -30,6 +30,7 @@ from core.prompts.store import Editor
 from core.scheduler import Scheduler
 from core.services import Services
 from core.text import truncate
+from core.web.commands import privately
 from core.web.features import base_url, prompts_of
 from core.web.reading import VisibleTimelines
 from core.web.signing import feed_token, revoke_feed_tokens
@@ -162,18 +163,11 @@ async def _feed_url(event: Event, svc: Services, words: list[str]) -> list[Actio
     token = await feed_token(svc.redis, event.community_key, event.author.id)
     query = urlencode({"scope": f"community:{event.community_key}", "order": "new", "token": token})
     base = base_url(svc)
-    dm = DirectMessage(
-        platform=event.platform,
-        community=event.community,
-        channel=event.channel,
-        event_id=event.id,
-        user=event.author.id,
-        text=(
-            "Your personal feed of this community, for a feed reader (keep it to yourself; "
-            f"/feed url revoke disables it): {base}/feed.atom?{query} (also .rss and .json)"
-        ),
+    text = (
+        "Your personal feed of this community, for a feed reader (keep it to yourself; "
+        f"/feed url revoke disables it): {base}/feed.atom?{query} (also .rss and .json)"
     )
-    return [dm] if event.private else [dm, reply_to_event(event, "I sent you your feed URL privately.")]
+    return privately(event, text, "I sent you your feed URL privately.")
 
 
 async def _show(event: Event, feed: FeedService, order: Order, words: list[str]) -> list[Action]:

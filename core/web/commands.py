@@ -41,20 +41,24 @@ async def _dashboard(event: Event, svc: Services) -> list[Action]:
     )
     token = await auth.issue_link(who)
     role = "moderator" if who.moderator else "member"
+    text = (
+        f"Your sign-in link for the Chorus web app ({role} of this community). It works once, for "
+        f"{LINK_TTL_S // 60} minutes; don't share it: {url}/signin?t={token}"
+    )
+    return privately(event, text, "I sent you a sign-in link in a private message.")
+
+
+def privately(event: Event, text: str, notice: str) -> list[Action]:
+    """Send ``text`` to the author alone (links that are keys); in a channel, say so there."""
     dm = DirectMessage(
         platform=event.platform,
         community=event.community,
         channel=event.channel,
         event_id=event.id,
         user=event.author.id,
-        text=(
-            f"Your sign-in link for the Chorus web app ({role} of this community). It works once, for "
-            f"{LINK_TTL_S // 60} minutes; don't share it: {url}/signin?t={token}"
-        ),
+        text=text,
     )
-    if event.private:
-        return [dm]
-    return [dm, reply_to_event(event, "I sent you a sign-in link in a private message.")]
+    return [dm] if event.private else [dm, reply_to_event(event, notice)]
 
 
 async def _reject(event: Event, svc: Services) -> list[Action]:

@@ -28,11 +28,10 @@ from core.services import Services  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.web.features import assistant_of, feed_of  # noqa: E402
 from core.web.visibility import set_visibility  # noqa: E402
+from tests.core.web.stack import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 HERE = Path(__file__).parent
 COMMUNITY = "makers"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
 POSTS = [
     (
         "telegram",
@@ -161,7 +160,7 @@ async def main() -> None:
                 dm = next(a for a in await command(services, "/dashboard") if isinstance(a, DirectMessage))
                 link = base + "/signin?" + dm.text.split("/signin?")[1]
                 async with async_playwright() as p:
-                    browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                    browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     page = await browser.new_page(viewport={"width": 1000, "height": 760})
                     await page.goto(base + "/?order=hot")
                     await page.screenshot(path=str(HERE / "feed.png"))
