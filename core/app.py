@@ -32,11 +32,18 @@ from core.router import Router
 from core.sender import Sender
 from core.services import Services
 from core.settings import Settings
+from core.web import commands as web
 from core.worker import Worker
 
 log = logging.getLogger(__name__)
 
-FEATURES: tuple[Feature[Any], ...] = (builtin.FEATURE, prompts.FEATURE, assistant.FEATURE, feed.FEATURE)
+FEATURES: tuple[Feature[Any], ...] = (
+    builtin.FEATURE,
+    prompts.FEATURE,
+    assistant.FEATURE,
+    feed.FEATURE,
+    web.FEATURE,
+)
 """Every feature, in install order; each adds commands, handlers, background parts and CLI subcommands."""
 
 
@@ -59,6 +66,7 @@ async def build(settings: Settings, redis: aioredis.Redis) -> Chorus:
     await builtin.FEATURE.install(services)
     await prompts.FEATURE.install(services)
     built = Chorus(services, await assistant.FEATURE.install(services), await feed.FEATURE.install(services))
+    await web.FEATURE.install(services)
     services.check()
     return built
 

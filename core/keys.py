@@ -19,6 +19,9 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
                                                   quotas, settings): one hash tag per community
 ``chorus:{feed}:...``                             the aggregated feed
+``chorus:{c:<platform>:<community>}:web:...``     sign-in links, sessions, personal feed tokens (core/web)
+``chorus:{web}:secret``                           the key that signs CSRF and personal feed tokens
+``chorus:{web}:rate:<bucket>:<who>``              a sign-in rate-limit counter (TTL = its window)
 ================================================  ==========================================================
 """
 
@@ -70,3 +73,31 @@ SCHED_DUE = "chorus:{sched}:due"
 
 def sched_job(job_id: str) -> str:
     return f"chorus:{{sched}}:job:{job_id}"
+
+
+# -- the web app (core/web): everything a sign-in or a session touches is its community's ----------------
+WEB_SECRET = "chorus:{web}:secret"  # noqa: S105 - a key name, not a secret
+
+
+def signin_link(community_key: str, digest: str) -> str:
+    """A one-time sign-in link, by the SHA-256 of its secret part (the secret itself is never stored)."""
+    return community(community_key, "web", "link", digest)
+
+
+def web_session(community_key: str, digest: str) -> str:
+    """A dashboard session, by the SHA-256 of its cookie's secret part."""
+    return community(community_key, "web", "session", digest)
+
+
+def web_user_sessions(community_key: str, user: str) -> str:
+    """Set of a person's session digests in a community (``/dashboard signout`` ends them all)."""
+    return community(community_key, "web", "user", user)
+
+
+def feed_token_generation(community_key: str, user: str) -> str:
+    """Counter in a person's personal feed token: bumping it revokes every URL given before."""
+    return community(community_key, "web", "feedgen", user)
+
+
+def web_rate(bucket: str, who: str) -> str:
+    return f"chorus:{{web}}:rate:{bucket}:{who}"

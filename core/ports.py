@@ -61,6 +61,12 @@ class DraftRequests(Protocol):
     async def __call__(self, community_key: str, draft_id: str) -> str: ...
 
 
+class PublicUrl(Protocol):
+    """Where people reach Chorus's HTTP port (links in chat point there)."""
+
+    def __call__(self) -> str: ...
+
+
 class ChannelFilter(Protocol):
     """Does the feed want this Event's channel (adapters skip publishing what nobody reads)?"""
 

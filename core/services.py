@@ -20,7 +20,7 @@ from core.catalog import PlatformCatalog
 from core.commands import ChoiceRegistry, CommandRegistry
 from core.contract import Action, Event, Receipt
 from core.errors import ConfigError
-from core.ports import ChannelFilter, DraftRequests, FeedSource, Previewer, Slot, Summarizer
+from core.ports import ChannelFilter, DraftRequests, FeedSource, Previewer, PublicUrl, Slot, Summarizer
 from core.prompts.service import Prompts
 from core.scheduler import Scheduler
 from core.settings import Settings
@@ -58,6 +58,7 @@ class Services:
     feed_channels: Slot[ChannelFilter] = field(
         default_factory=lambda: Slot("the feed's channels", "the feed")
     )
+    public_url: Slot[PublicUrl] = field(default_factory=lambda: Slot("the HTTP port's address", "the feed"))
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -66,7 +67,8 @@ class Services:
 
     def check(self) -> None:
         """Every slot filled and a mention handler set: what a start with a feature missing fails on."""
-        for slot in (self.summarizer, self.previewer, self.draft_requests, self.feed_channels):
+        slots = (self.summarizer, self.previewer, self.draft_requests, self.feed_channels, self.public_url)
+        for slot in slots:
             slot.get()
         if self.mention is None:
             raise ConfigError("nothing answers mentions: the assistant is not installed")

@@ -462,6 +462,21 @@ async def _approve(a: Assistant, event: Event, svc: Services) -> list[Action]:
     return await a.publisher.approve(event, draft_id)
 
 
+async def _reject(a: Assistant, event: Event, svc: Services) -> list[Action]:
+    """Drop the shares of a draft that wait for approval (the draft itself stays for its author)."""
+    if not event.author.is_moderator:
+        raise PermissionDenied("Only moderators of this community can reject drafts.")
+    draft_id = event.args.strip().split(" ")[0]
+    if not draft_id:
+        raise InvalidInput("Use /reject <draft id>.")
+    draft = await a.store.get(event.community_key, draft_id)
+    targets = await a.store.take_pending(event.community_key, draft.id) if draft else []
+    if draft is None or not targets:
+        return [reply_to_event(event, f"Draft {shown_id(draft_id)} has nothing waiting for approval here.")]
+    where = ", ".join(t.label for t in targets)
+    return [reply_to_event(event, f"Draft {draft.id} will not be published to {where}.")]
+
+
 async def _quota(a: Assistant, event: Event, svc: Services) -> list[Action]:
     scope = event.args.strip().lower()
     if scope not in ("", "mine", "me", "community", "all"):
@@ -584,6 +599,15 @@ def commands(a: Assistant) -> tuple[Command[Services], ...]:
             "approve a draft for publishing",
             "approve <draft>",
             partial(_approve, a),
+            moderator_only=True,
+            options=(Option("draft", "the draft id", True),),
+            group="assistant",
+        ),
+        Command(
+            "reject",
+            "turn down a draft waiting for approval",
+            "reject <draft>",
+            partial(_reject, a),
             moderator_only=True,
             options=(Option("draft", "the draft id", True),),
             group="assistant",

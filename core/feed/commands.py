@@ -3,6 +3,8 @@
 ``feed add|remove|list`` (moderators) choose the channels whose messages join the feed; ``feed hot|new|top``
 shows the ranked feed; ``subscribe``/``unsubscribe``/``subscriptions``/``digest`` manage digests;
 ``optout``/``optin`` keep a person's messages out of the feed (and purge what is there).
+``feed visibility public|private`` (moderators, audited) decides whether anyone may read the community's feed
+(private by default); ``feed url [revoke]`` gives a person their private feed-reader URL.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import time
 from datetime import datetime
 from functools import partial
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from core.catalog import PlatformCatalog
@@ -26,8 +29,13 @@ from core.feed.retention import JOB_KIND as RETENTION_KIND
 from core.feed.service import FeedService
 from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
 from core.feed.timelines import ORDERS, Order, Scope, normalise_topics
+from core.prompts.store import Editor
 from core.services import Services
 from core.text import truncate
+from core.web.commands import privately
+from core.web.reading import VisibleTimelines
+from core.web.signing import feed_token, revoke_feed_tokens
+from core.web.visibility import is_public, set_visibility, visible_to
 
 PERIODS = {
     "hour": 3600.0,
@@ -37,6 +45,7 @@ PERIODS = {
     "week": 604800.0,
     "weekly": 604800.0,
 }
+VISIBILITY = "feed_visibility"
 _CHANNEL = re.compile(r"^<?#?([\w.-]{1,64})>?$")
 
 
@@ -89,9 +98,70 @@ async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[
         )
     if action in ORDERS:
         return await _show(event, feed, action, words[1:])
+    if action == "visibility":
+        return await _visibility(event, svc, words[1:])
+    if action == "url":
+        return await _feed_url(feed, event, svc, words[1:])
     raise InvalidInput(
-        "Use /feed hot|new|top [count] [all|<platform>], or (moderators) /feed add|remove|list."
+        "Use /feed hot|new|top [count] [all|<platform>], /feed url, or (moderators) "
+        "/feed add|remove|list|visibility."
     )
+
+
+async def _visibility(event: Event, svc: Services, words: list[str]) -> list[Action]:
+    """Who may read this community's feed on the web and in feed readers; private unless made public."""
+    if not words:
+        public = await is_public(svc.redis, event.community_key)
+        return _reply(
+            event,
+            "This community's feed is "
+            + (
+                "public: anyone can read it on the web."
+                if public
+                else "private: only its members can read it."
+            )
+            + (" Moderators: /feed visibility public|private." if event.author.is_moderator else ""),
+        )
+    choice = words[0].lower()
+    if not event.author.is_moderator:
+        raise PermissionDenied("Only moderators of this community can use /feed visibility.")
+    if event.private:
+        raise InvalidInput("Run /feed visibility in the community's chat, not in a private chat.")
+    if choice not in ("public", "private") or len(words) > 1:
+        raise InvalidInput("Use /feed visibility public or /feed visibility private.")
+    # the community's audit log (/prompt audit) records who changed it
+    editor = Editor(id=event.author.id, name=event.author.name, platform=event.platform)
+    await svc.prompts.store.set_setting(event.community_key, VISIBILITY, choice, editor)
+    changed = await set_visibility(
+        svc.redis, event.community_key, "public" if choice == "public" else "private"
+    )
+    now = (
+        "public: anyone can read it on the web and in feed readers"
+        if choice == "public"
+        else (
+            "private: only people signed in from this community, or with their personal feed URL, can read it"
+        )
+    )
+    return _reply(event, ("The feed is now " if changed else "The feed was already ") + now + ".")
+
+
+async def _feed_url(feed: FeedService, event: Event, svc: Services, words: list[str]) -> list[Action]:
+    """A personal feed-reader URL (signed, revocable), sent privately."""
+    if words and words[0].lower() == "revoke":
+        await revoke_feed_tokens(svc.redis, event.community_key, event.author.id)
+        return _reply(
+            event, "Your personal feed URLs for this community no longer work. /feed url gives a new one."
+        )
+    if words:
+        raise InvalidInput("Use /feed url for your personal feed URL, or /feed url revoke.")
+    token = await feed_token(svc.redis, event.community_key, event.author.id)
+    query = urlencode({"scope": f"community:{event.community_key}", "order": "new", "token": token})
+    base = feed.public_url()
+    text = (
+        "Your personal feed of this community, for a feed reader (keep it to yourself; "
+        f"/feed url revoke disables it): {base}/feed.atom?{query} (also .rss and .json)"
+    )
+    return privately(event, text, "I sent you your feed URL privately.")
 
 
 async def _show(event: Event, feed: FeedService, order: Order, words: list[str]) -> list[Action]:
@@ -112,7 +182,9 @@ async def _show(event: Event, feed: FeedService, order: Order, words: list[str])
         else:
             topics.append(word)
     scope = scope.with_topics(topics)
-    page = await feed.timelines.page(scope, order, limit, period_s=period)
+    # "all" and platform scopes hold only what this community may see: public feeds and its own
+    visible = VisibleTimelines(feed.timelines, await visible_to(feed.services.redis, [event.community_key]))
+    page = await visible.visible_page(scope, order, limit, period_s=period)
     if not page.stories:
         return _reply(event, f"Nothing in the feed for {scope.label(feed.services.platforms)} yet.")
     title = {"hot": "Hot", "new": "New", "top": "Top"}[order]
@@ -245,7 +317,10 @@ async def _digest(feed: FeedService, event: Event, svc: Services) -> list[Action
             topics.append(word)
     scope = Scope(scope.kind, scope.value, normalise_topics(topics))
     now = time.time()
-    digest = await feed.digests.build(scope, now - period, now)
+    # built from what this community may see: public feeds and its own
+    visible = VisibleTimelines(feed.timelines, await visible_to(svc.redis, [event.community_key]))
+    digests = Digests(svc, visible, feed.summaries, feed.subscriptions, feed.settings)
+    digest = await digests.build(scope, now - period, now)
     if digest.empty:
         return _reply(event, f"Nothing in the feed for {scope.label(svc.platforms)} in that period yet.")
     caps = feed.digests.capabilities(event.platform)
@@ -280,10 +355,11 @@ def commands(feed: FeedService) -> tuple[Command[Services], ...]:
         Command(
             "feed",
             "the ranked feed; moderators choose its channels",
-            "feed hot|new|top [n] [all|<platform>] · feed add|remove|list [channel]",
+            "feed hot|new|top [n] [all|<platform>] · feed url · feed add|remove|list [channel] · "
+            "feed visibility [public|private]",
             partial(_feed_command, feed),
             options=(
-                Option("action", "hot, new, top, add, remove or list"),
+                Option("action", "hot, new, top, url, add, remove, list or visibility"),
                 Option("args", "more", rest=True),
             ),
             group="feed",
@@ -335,6 +411,7 @@ async def install(svc: Services) -> FeedService:
     svc.observers.append(feed.observe)
     svc.delivery_hooks.append(feed.on_delivered)
     svc.feed_channels.provide(feed.opted_in)
+    svc.public_url.provide(feed.public_url)
     svc.scheduler.register(JOB_KIND, feed.digests.run_slot)
     svc.scheduler.register(RETENTION_KIND, feed.retention.run)
     await feed.retention.ensure_job(svc.scheduler)

@@ -2,8 +2,12 @@
 
 ``GET /feed.rss|.atom|.json?scope=all|platform:<name>|community:<platform>:<id>&order=hot|new|top``
 ``&limit=..&cursor=..&topics=a,b&period=hour|day|week`` and ``GET /stories/<id>`` (JSON). It binds
-``CHORUS_HTTP_HOST`` (default 127.0.0.1) and ``CHORUS_HTTP_PORT``; port 0 disables it. Everything it
-serves is what moderators opted into the feed; it has no write operations.
+``CHORUS_HTTP_HOST`` (default 127.0.0.1) and ``CHORUS_HTTP_PORT``; port 0 disables it. The web app
+(``core.web``) adds its pages to the same application.
+
+A reader gets only what they may see: the communities whose moderators made their feed public, plus the
+community of their web session or of the personal feed token in ``?token=`` (``/feed url``). ``scope=all``
+and platform scopes merge only those communities; a private community's feed or story is "not found".
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -20,6 +24,11 @@ from aiohttp import web
 from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
 from core.feed.timelines import ORDERS, Scope
+from core.web import app as web_app
+from core.web.auth import RoleCheck
+from core.web.reading import VisibleTimelines
+from core.web.signing import feed_token_community
+from core.web.visibility import visible_to
 
 if TYPE_CHECKING:
     from core.feed.service import FeedService
@@ -43,20 +52,48 @@ def _error(status: int, message: str) -> web.Response:
 class FeedHttp:
     """The aiohttp application and its lifecycle."""
 
-    def __init__(self, feed: FeedService, host: str, port: int, base_url: str = "") -> None:
+    def __init__(
+        self,
+        feed: FeedService,
+        host: str,
+        port: int,
+        base_url: str = "",
+        role_checks: Mapping[str, RoleCheck] | None = None,
+    ) -> None:
         self.feed = feed
         self.platforms = feed.services.platforms
         self.host = host
         self.port = port
         self.base_url = base_url.rstrip("/")
+        self.role_checks = role_checks
         self._runner: web.AppRunner | None = None
+        self.web: web_app.WebApp | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._health)
         app.router.add_get(r"/feed.{fmt:(rss|atom|json)}", self._timeline)
         app.router.add_get(r"/stories/{sid:[A-Za-z0-9_-]{1,32}}", self._story)
+        self.web = web_app.install(app, self.feed.services, self.feed, self.role_checks)
         return app
+
+    async def _reader(self, request: web.Request) -> VisibleTimelines:
+        """The feed as this request may read it (public communities, its session's, its token's)."""
+        own: list[str] = []
+        token = request.query.get("token", "")
+        if token:
+            community = await feed_token_community(self.feed.services.redis, token)
+            if community is None:
+                raise web.HTTPForbidden(
+                    text='{"error": "this feed URL was revoked or is not valid"}',
+                    content_type="application/json",
+                )
+            own.append(community)
+        if self.web is not None:
+            session = await self.web.session(request)
+            if session is not None:
+                own.append(session.community_key)
+        return VisibleTimelines(self.feed.timelines, await visible_to(self.feed.services.redis, own))
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port (useful with port 0 in tests)."""
@@ -95,9 +132,12 @@ class FeedHttp:
             if not limit_raw.isdigit():
                 return _error(400, "limit must be a number")
             limit = max(1, min(int(limit_raw), MAX_LIMIT))
-            page = await self.feed.timelines.page(
-                scope, order, limit, q.get("cursor") or None, period_s=period
-            )
+            reader = await self._reader(request)
+            if scope.kind == "community" and scope.value not in reader.communities:
+                return _error(
+                    404, "no such feed (a community's feed is private unless its moderators made it public)"
+                )
+            page = await reader.visible_page(scope, order, limit, q.get("cursor") or None, period_s=period)
         except UserError as exc:
             return _error(400, exc.user_message)
         params = {k: v for k, v in q.items() if k != "cursor"}
@@ -122,10 +162,10 @@ class FeedHttp:
         return web.Response(body=body, content_type=TYPES[fmt], charset="utf-8")
 
     async def _story(self, request: web.Request) -> web.Response:
-        stories = await self.feed.timelines.stories([request.match_info["sid"]])
-        if not stories:
+        story = await (await self._reader(request)).visible_story(request.match_info["sid"])
+        if story is None:
             return _error(404, "no such story")
-        return web.json_response(stories[0].as_dict(self.platforms))
+        return web.json_response(story.as_dict(self.platforms))
 
 
 def feed_http_runner(

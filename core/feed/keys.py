@@ -20,6 +20,7 @@
 ``chorus:{feed}:sent:<subscription>:<window end>``     a digest window sent (``p`` pending, ``s`` sent)
 ``chorus:{feed}:poll:<source>``                        cursor of a polled source (and ``...:lock``)
 ``chorus:{c:<platform>:<community>}:feed:channels``    the community's opted-in channels (community-owned)
+``chorus:{feed}:public``                               set of the community keys whose feed is public
 =====================================================  =====================================================
 """
 
@@ -35,6 +36,8 @@ PLATFORMS = FEED + "platforms"
 COMMUNITIES = FEED + "communities"
 OPTOUT = FEED + "optout"
 GEN = FEED + "gen"
+PUBLIC = FEED + "public"
+"""Communities whose feed anyone may read; every other community's feed is private (the default)."""
 
 
 def timeline(order: str, kind: str, scope: str) -> str:

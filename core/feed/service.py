@@ -11,6 +11,7 @@ import logging
 
 from core.contract import Action, DraftRef, Event, EventKind, Post, Receipt
 from core.decode import as_str
+from core.errors import NotAvailable
 from core.feed import keys as fk
 from core.feed.digests import Digests
 from core.feed.ingest import FeedStore, event_item_id, item_from_event
@@ -43,6 +44,15 @@ class FeedService:
         self.digests = Digests(services, self.timelines, self.summaries, self.subscriptions, self.settings)
         self.retention = Retention(redis, self.settings)
         self.poller = Poller(services, self.store, self.settings.poll_interval_s)
+
+    def public_url(self) -> str:
+        """Where people reach the HTTP port (``CHORUS_FEED_BASE_URL``, else ``http://<host>:<port>``)."""
+        if self.settings.base_url:
+            return self.settings.base_url.rstrip("/")
+        port = self.services.settings.http_port
+        if port <= 0:
+            raise NotAvailable("The web pages are turned off on this server (CHORUS_HTTP_PORT=0).")
+        return f"http://{self.settings.http_host}:{port}"
 
     # -- opted-in channels (community configuration) ------------------------------------------------------
     async def add_channel(self, community_key: str, channel: str) -> bool:

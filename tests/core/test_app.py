@@ -84,5 +84,5 @@ async def test_a_missing_feature_fails_at_start_with_a_clear_message(
 
 def test_every_feature_is_listed_once() -> None:
     names = [feature.name for feature in FEATURES]
-    assert names == ["builtin", "prompts", "assistant", "feed"]
+    assert names == ["builtin", "prompts", "assistant", "feed", "web"]
     assert {command.name for feature in FEATURES for command in feature.cli} == {"prompts", "feed"}

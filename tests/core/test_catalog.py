@@ -19,6 +19,7 @@ from core.feed.exports import FeedMeta, render_json_feed
 from core.feed.timelines import Scope
 from core.router import Router
 from core.services import Services
+from core.web.visibility import set_visibility
 from tests.core.assistant.fakes_chat import ScriptedModel
 from tests.core.assistant.test_commands import FakeRuntime
 from tests.core.feed.helpers import item
@@ -97,6 +98,7 @@ async def test_feed_labels_links_and_digests_follow_its_facts(fedi: Services) ->
         created_at=now - 60,
     )
     await feed.store.ingest([post])
+    await set_visibility(fedi.redis, "fedi:social.example", "public")  # readers elsewhere see public feeds
     [story] = (await feed.timelines.page(Scope(), "new")).stories
     assert story.lead.link(fedi.platforms) == "https://social.example/@news/77"
     shown = await Router(fedi).route(event(EventKind.COMMAND, command="feed", args="new fedi"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 
@@ -9,7 +10,10 @@ import feedparser
 
 from core.feed.http import FeedHttp, feed_http_runner
 from core.feed.service import FeedService
+from core.feed.timelines import Scope
 from core.services import Services
+from core.web.signing import feed_token, revoke_feed_tokens
+from core.web.visibility import set_visibility
 from tests.core.feed.helpers import item
 
 
@@ -26,6 +30,11 @@ async def _serve(services: Services) -> tuple[FeedService, FeedHttp, str]:
             for n, p in enumerate(["x", "telegram", "discord"] * 5)
         ]
     )
+    await set_visibility(
+        services.redis, "telegram:-1001", "public"
+    )  # the items' community; private by default
+    for p in ("x", "discord"):
+        await set_visibility(services.redis, f"{p}:-1001", "public")
     server = FeedHttp(feed, "127.0.0.1", 0)
     port = await server.start()
     return feed, server, f"http://127.0.0.1:{port}"
@@ -107,3 +116,105 @@ async def test_runner_serves_until_stopped(services: Services) -> None:
     await asyncio.wait_for(task, 5)
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # closed on stop
+
+
+# -- privacy: every format and scope serves only what the reader may see ----------------------------------
+PUBLIC, PRIVATE = "telegram:-1001", "telegram:-2002"
+
+
+async def _two_communities(services: Services) -> tuple[FeedHttp, str, str]:
+    """A public and a private community on one platform, and one story both of them carry."""
+    feed = FeedService(services)
+    now = time.time()
+    shared = "The harbour festival moves to Saturday because of the storm warning for Friday night."
+    await feed.store.ingest(
+        [
+            item(
+                "Public news: the library opens a new reading room next week.",
+                community="-1001",
+                created_at=now - 30,
+            ),
+            item(
+                "PRIVATE secret: the board votes on the merger tonight, keep it quiet.",
+                community="-2002",
+                created_at=now - 20,
+            ),
+            item(shared, community="-1001", created_at=now - 10),
+            item(shared + " PRIVATE", community="-2002", created_at=now - 5),
+        ]
+    )
+    await set_visibility(services.redis, PUBLIC, "public")
+    server = FeedHttp(feed, "127.0.0.1", 0)
+    port = await server.start()
+    stories = await feed.timelines.page(Scope("community", PRIVATE), "new", 10)
+    private_only = next(s.id for s in stories.stories if all(i.community_key == PRIVATE for i in s.items))
+    assert any(len({i.community_key for i in s.items}) == 2 for s in stories.stories)  # the shared story
+    return server, f"http://127.0.0.1:{port}", private_only
+
+
+def _texts(fmt: str, body: bytes) -> list[str]:
+    if fmt == "json":
+        return [i["content_text"] for i in json.loads(body)["items"]]
+    parsed = feedparser.parse(body)
+    return [e.get("summary", "") + e.get("title", "") for e in parsed.entries]
+
+
+async def test_anonymous_readers_get_only_public_communities_in_every_format_and_scope(
+    services: Services,
+) -> None:
+    server, base, private_story = await _two_communities(services)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for fmt in ("rss", "atom", "json"):
+                for scope in ("all", "platform:telegram", f"community:{PUBLIC}"):
+                    for order in ("hot", "new", "top"):
+                        async with http.get(f"{base}/feed.{fmt}?scope={scope}&order={order}") as r:
+                            assert r.status == 200, (fmt, scope, order)
+                            texts = _texts(fmt, await r.read())
+                        assert any("library" in t for t in texts), (fmt, scope, order, texts)
+                        assert not any("PRIVATE" in t for t in texts), (fmt, scope, order, texts)
+                async with http.get(f"{base}/feed.{fmt}?scope=community:{PRIVATE}") as r:
+                    assert r.status == 404 and "PRIVATE" not in await r.text()
+            async with http.get(f"{base}/stories/{private_story}") as r:
+                assert r.status == 404
+            async with http.get(f"{base}/feed.json?scope=all&order=new") as r:
+                page = await r.json(content_type=None)
+            for entry in page["items"]:  # a story both carry shows only the public community's item
+                async with http.get(f"{base}/stories/{entry['_chorus']['id']}") as r:
+                    story = await r.json()
+                assert {i["community"] for i in story["items"]} == {"-1001"}
+            # HTML pages: the same rule
+            async with http.get(f"{base}/?scope=all&order=new") as r:
+                page_html = await r.text()
+            assert "library" in page_html and "PRIVATE" not in page_html
+            async with http.get(f"{base}/story/{private_story}") as r:
+                assert r.status == 404
+            async with http.get(f"{base}/?scope=community:{PRIVATE}") as r:
+                assert r.status == 404 and "PRIVATE" not in await r.text()
+    finally:
+        await server.stop()
+
+
+async def test_personal_feed_tokens_open_their_community_until_revoked(services: Services) -> None:
+    server, base, private_story = await _two_communities(services)
+    token = await feed_token(services.redis, PRIVATE, "u7")
+    try:
+        async with aiohttp.ClientSession() as http:
+            for fmt in ("rss", "atom", "json"):
+                async with http.get(f"{base}/feed.{fmt}?scope=all&order=new&token={token}") as r:
+                    texts = _texts(fmt, await r.read())
+                assert any("board votes" in t for t in texts) and any("library" in t for t in texts), fmt
+            forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+            other = await feed_token(services.redis, PUBLIC, "u7")
+            tampered = other.split(".")[0] + "." + token.split(".")[1]  # B's signature on A's payload
+            for bad in (forged, tampered, "nonsense"):
+                async with http.get(f"{base}/feed.rss?scope=community:{PRIVATE}&token={bad}") as r:
+                    assert r.status == 403
+            await revoke_feed_tokens(services.redis, PRIVATE, "u7")
+            async with http.get(f"{base}/feed.atom?scope=community:{PRIVATE}&token={token}") as r:
+                assert r.status == 403 and "board votes" not in await r.text()
+            fresh = await feed_token(services.redis, PRIVATE, "u7")
+            async with http.get(f"{base}/stories/{private_story}?token={fresh}") as r:
+                assert r.status == 200 and "board votes" in await r.text()
+    finally:
+        await server.stop()

@@ -1,0 +1,329 @@
+"""Done-when: the web app in a real browser (Debian's Chromium driven by Playwright) against a running Chorus.
+
+The chat is the console bot on the real bus; the model is the loopback fake OpenAI (it echoes its system
+prompt, so a draft shows which persona it was written with).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from core import keys
+from core.contract import Author, EventKind
+from core.router import Router
+from core.settings import Settings
+from core.web.signing import digest
+from tests.core.web.stack import COMMUNITY, Stack, browser, running
+from tests.support import event
+
+pytestmark = pytest.mark.timeout(240)
+DASH = f"/m/console/{COMMUNITY}"
+
+
+@pytest.fixture
+async def stack(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Stack]:
+    async with running(settings, redis) as s:
+        yield s
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    async with browser() as b:
+        yield b
+
+
+async def sign_in(chromium: Any, link: str) -> Any:
+    """A fresh browser context (its own cookies) signed in through ``link``; returns its page."""
+    context = await chromium.new_context()
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click("#signin")
+    await page.wait_for_load_state()
+    return page
+
+
+def systems(stack: Stack, about: str) -> list[str]:
+    """The system prompts of the chat calls whose request mentioned ``about``."""
+    out = []
+    for call in stack.api.calls("chat"):
+        messages = {m["role"]: m["content"] for m in (call.json or {}).get("messages", [])}
+        if about in messages.get("user", ""):
+            out.append(messages.get("system", ""))
+    return out
+
+
+async def test_moderator_edits_the_persona_the_next_draft_uses_it_and_rolls_it_back(
+    stack: Stack, chromium: Any
+) -> None:
+    page = await sign_in(chromium, await stack.link())
+    assert page.url.endswith(DASH) and "Dashboard" in await page.title()
+    await page.goto(stack.base + DASH + "/prompts/persona")
+    await page.fill("#text", "You are Zorblax. Always sign as Zorblax.")
+    await page.click("#save")
+    assert (await page.text_content("#result") or "").strip() == "The persona prompt is now v1."
+
+    printed = await stack.type("@chorus write a post about our launch")
+    assert "Zorblax" in printed
+    assert systems(stack, "our launch")[0].startswith("You are Zorblax. Always sign as Zorblax.")
+
+    # a text the chat command refuses is refused here with the chat's own message, and nothing is saved
+    chat = await Router(stack.services).route(
+        event(
+            EventKind.COMMAND,
+            command="prompt",
+            args="set persona You are {nope}.",
+            platform="console",
+            community=COMMUNITY,
+            author=Author(id="ada", is_moderator=True),
+        )
+    )
+    await page.fill("#text", "You are {nope}.")
+    await page.click("#save")
+    assert (await page.text_content("#result") or "").strip() == chat[0].text.strip()  # type: ignore[union-attr]
+    assert await page.input_value("#text") == "You are {nope}."  # the refused text stays in the editor
+
+    await page.fill("#text", "You are Captain Blue.")
+    await page.click("#save")
+    assert "now v2" in (await page.text_content("#result") or "")
+    await page.click("button.rollback[data-version='1']")
+    assert "back to the text of v1 (recorded as v3)" in (await page.text_content("#result") or "")
+    assert "v3 (in force)" in (await page.text_content("table.history") or "")
+    await page.goto(stack.base + DASH + "/prompts/persona?a=2&b=3")
+    assert "[-Captain Blue.-]" in (await page.text_content("#diff") or "")
+
+    await stack.type("@chorus write a post about our picnic")
+    assert systems(stack, "our picnic")[0].startswith("You are Zorblax.")
+    audit = await stack.type("/prompt audit")
+    assert "rollback persona v3" in audit or "rollback persona" in audit
+
+
+async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
+    await stack.type("/prompt approval on")
+    printed = await stack.say_as("@chorus write a post about the harbour festival", user="bob")
+    draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
+    printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
+    assert "needs a moderator's approval" in printed
+
+    page = await sign_in(chromium, await stack.link())
+    await page.goto(stack.base + DASH + "/queue")
+    card = page.locator(f"#draft-{draft_id}")
+    assert "#harbour" in (await card.text_content() or "") and "bob" in (await card.text_content() or "")
+    await card.locator("button.approve").click()
+    assert "is on its way to console:local/announcements" in (await page.text_content("#result") or "")
+    assert await page.locator(f"#draft-{draft_id}").count() == 0
+
+    await stack._wait_for(lambda: "(posted to #announcements)" in stack.output(), 20, "the approved post")
+    # approving again (a second moderator, a resubmitted form) publishes nothing more
+    await page.goto(stack.base + DASH + "/queue")
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    again = await page.request.post(
+        stack.base + DASH + "/queue", form={"csrf": token, "op": "approve", "draft": draft_id}
+    )
+    assert again.status == 200 and "has nothing waiting for approval" in await again.text()
+    await stack.type("/help")
+    assert stack.output().count("(posted to #announcements)") == 1
+
+
+async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chromium: Any) -> None:
+    page = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    assert "/?scope=community:console:local" in page.url
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    for path in (DASH, DASH + "/prompts/persona", DASH + "/queue"):
+        response = await page.goto(stack.base + path)
+        assert response.status == 403 and "Only moderators" in await page.content()
+    for path, form in (
+        (DASH + "/feed", {"action": "visibility", "value": "public"}),
+        (DASH + "/prompts/persona", {"op": "set", "text": "You are Mallory.", "reason": ""}),
+    ):
+        answer = await page.request.post(stack.base + path, form={"csrf": token, **form})
+        assert answer.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+    assert "Mallory" not in await stack.type("/prompt show persona")
+
+
+async def test_one_communitys_session_cannot_read_or_change_another(stack: Stack, chromium: Any) -> None:
+    await stack.say_as(
+        "@chorus write a post about the secret merger", user="eve", community="other", moderator=True
+    )
+    page = await sign_in(chromium, await stack.link(user="eve", moderator=True, community="other"))
+    assert page.url.endswith("/m/console/other")
+    token = await page.input_value("form[action='/signout'] input[name=csrf]")
+    for path in (DASH, DASH + "/prompts/persona", DASH + "/queue"):
+        response = await page.goto(stack.base + path)
+        assert response.status == 403 and "another community" in await page.content()
+    answer = await page.request.post(
+        stack.base + DASH + "/feed", form={"csrf": token, "action": "visibility", "value": "public"}
+    )
+    assert answer.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+    # and their own dashboard works
+    await page.goto(stack.base + "/m/console/other")
+    await page.click("#toggle-visibility")
+    assert "The feed is now public" in (await page.text_content("#result") or "")
+
+
+async def test_used_expired_and_forged_links_are_refused_and_forms_need_their_csrf_token(
+    stack: Stack, chromium: Any
+) -> None:
+    link = await stack.link()
+    page = await sign_in(chromium, link)
+    assert page.url.endswith(DASH)
+    used = await sign_in(chromium, link)
+    assert "Link not valid" in await used.content() and not used.url.endswith(DASH)
+
+    expiring = await stack.link()
+    token = expiring.split("t=")[1]
+    await stack.redis.pexpire(keys.signin_link("console:local", digest(token.split(".")[1])), 1)
+    expired = await sign_in(chromium, expiring)
+    assert "Link not valid" in await expired.content()
+
+    fresh = await stack.link()
+    head, secret = fresh.split("t=")[1].split(".")
+    other = keys.signin_link("console:other", "x")  # a link for one community replayed for another
+    assert other
+    for forged in (f"{head}.{secret[:-3]}abc", f"{head}x.{secret}", "nonsense", f"{head}.{'A' * 32}"):
+        refused = await sign_in(chromium, f"{stack.base}/signin?t={forged}")
+        assert "Link not valid" in await refused.content()
+    ok = await sign_in(chromium, fresh)  # the forgeries did not burn the real link
+    assert ok.url.endswith(DASH)
+
+    # a form without its CSRF token (or with another session's) is refused, and nothing changes
+    for form in (
+        {"action": "visibility", "value": "public"},
+        {"action": "visibility", "value": "public", "csrf": "forged"},
+    ):
+        answer = await page.request.post(stack.base + DASH + "/feed", form=form)
+        assert answer.status == 403 and "security token" in await answer.text()
+    bare = await page.context.request.post(stack.base + "/signin", form={"t": fresh.split("t=")[1]})
+    assert bare.status == 403
+    assert not await stack.redis.sismember("chorus:{feed}:public", "console:local")
+
+
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 1">',
+    '"><svg onload="window.__pwned = 1"></svg><a href="javascript:window.__pwned=1">click</a>',
+    "{{ 7 * 7 }} {% for x in range(3) %}loop{% endfor %} ${7*7} <style>body{display:none}</style>",
+    "\u202eevil right-to-left override \u2066isolate\u2069 \u200f\u061c",
+    "W" * 50_000,  # one 50 KB line without a space
+    "@everyone <b>bold</b> &amp; &lt;not a tag&gt; ' \" `",
+]
+
+
+async def _pwned(page: Any) -> Any:
+    return await page.evaluate("window.__pwned")
+
+
+async def _fits(page: Any) -> bool:
+    return bool(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+async def test_the_hostile_corpus_runs_nothing_and_breaks_no_layout(stack: Stack, chromium: Any) -> None:
+    from core.assistant.drafts import Draft, ShareTarget
+    from core.feed.items import FeedItem
+    from core.feed.timelines import Scope
+    from core.web.visibility import set_visibility
+    from tests.support import assistant_of, feed_of
+
+    feed = feed_of(stack.services)
+    items = [
+        FeedItem(
+            platform="console",
+            community=COMMUNITY,
+            channel="general",
+            message_id=f"h{n}",
+            author_id=f"u{n}",
+            author_name=text[:300],
+            text=text,
+            url="javascript:window.__pwned=1",
+            media=(("image", "javascript:window.__pwned=1"), ("image", 'https://e.x/a.png"onerror="x')),
+        )
+        for n, text in enumerate(HOSTILE)
+    ]
+    await feed.store.ingest(items)
+    await set_visibility(stack.redis, f"console:{COMMUNITY}", "public")
+    for text in HOSTILE[:3] + HOSTILE[4:6]:
+        await stack.type(f'/prompt set persona -m "{text[:150].replace(chr(34), "")}" {text[:3000]}')
+    assistant = assistant_of(stack.services)
+    assert assistant is not None
+    draft = Draft(
+        community_key=f"console:{COMMUNITY}",
+        platform="console",
+        channel="console",
+        author_id=HOSTILE[0],
+        parts=HOSTILE[:5],
+    )
+    await assistant.store.save(draft)
+    await assistant.store.add_pending(
+        draft, ShareTarget(platform="console", community=COMMUNITY, channel="x")
+    )
+
+    dialogs: list[str] = []
+    anonymous = await (await chromium.new_context()).new_page()
+    anonymous.on("dialog", lambda d: dialogs.append(d.message))
+    page = await sign_in(chromium, await stack.link())
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    stories = (await feed.timelines.page(Scope(), "new", 10)).stories
+    checked = [
+        (anonymous, "/?order=new"),
+        (anonymous, "/?order=hot"),
+        (anonymous, f"/story/{stories[0].id}"),
+        (page, "/?order=new"),
+        (page, DASH),
+        (page, DASH + "/prompts/persona"),
+        (page, DASH + "/prompts/persona?a=1&b=current"),
+        (page, DASH + "/queue"),
+    ]
+    for browser_page, path in checked:
+        response = await browser_page.goto(stack.base + path)
+        assert response.status == 200, path
+        assert await _pwned(browser_page) is None, path
+        assert await _fits(browser_page), f"{path} overflows horizontally"
+        assert await browser_page.locator("main script, main [onerror], main [onload]").count() == 0, path
+    feed_text = await anonymous.evaluate("document.body.innerText")
+    assert "<script>window.__pwned = 1</script>" in (
+        await page.goto(stack.base + "/?order=new") and await page.inner_text("main")
+    )
+    assert "{{ 7 * 7 }}" in await page.inner_text("main")  # shown as written, never evaluated
+    assert feed_text and not dialogs
+    assert await page.locator("a[href^='javascript']").count() == 0
+    sources = await page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
+    assert sources and all(s == 'https://e.x/a.png"onerror="x' for s in sources)  # javascript: never an image
+    await page.goto(stack.base + DASH + "/queue")
+    assert "<img src=x onerror" in await page.inner_text("main")
+
+
+async def test_anonymous_visitors_see_only_public_communities(stack: Stack, chromium: Any) -> None:
+    from core.web.visibility import set_visibility
+    from tests.core.feed.helpers import item
+    from tests.support import feed_of
+
+    await feed_of(stack.services).store.ingest(
+        [
+            item("Open news: the tram line reopens on Monday.", platform="console", community="open"),
+            item(
+                "SECRET: the tenants' association meets on Thursday.", platform="console", community=COMMUNITY
+            ),
+        ]
+    )
+    await set_visibility(stack.redis, "console:open", "public")
+    page = await (await chromium.new_context()).new_page()
+    for order in ("hot", "new", "top"):
+        for scope in ("all", "platform:console", "community:console:open"):
+            await page.goto(f"{stack.base}/?order={order}&scope={scope}")
+            text = await page.inner_text("main")
+            assert "tram line" in text and "SECRET" not in text, (order, scope)
+    options = await page.locator("select[name=scope] option").all_inner_texts()
+    assert "console:local" not in options and "console:open" in options
+    response = await page.goto(f"{stack.base}/?scope=community:console:{COMMUNITY}")
+    assert response.status == 404 and "SECRET" not in await page.content()
+    # signed in from the private community, its own feed joins the public ones
+    member = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    await member.goto(f"{stack.base}/?order=new&scope=all")
+    text = await member.inner_text("main")
+    assert "tram line" in text and "SECRET" in text

@@ -1,0 +1,62 @@
+"""The feed as one reader may see it: merged visible timelines, or the global ones when nothing is hidden."""
+
+from __future__ import annotations
+
+import time
+
+from core.feed import keys as fk
+from core.feed.timelines import Scope
+from core.services import Services
+from core.web.reading import MERGE_LIMIT, VisibleTimelines
+from core.web.visibility import set_visibility, visible_to
+from tests.core.feed.helpers import item
+from tests.support import feed_of
+
+PUBLIC = [f"telegram:-10{n}" for n in range(MERGE_LIMIT + 2)]
+PRIVATE = "telegram:-999"
+
+
+async def _seed(services: Services) -> None:
+    now = time.time()
+    items = [
+        item(f"Open note {n} about topic{n} and more words here", community=ck.split(":")[1], created_at=now - n)
+        for n, ck in enumerate(PUBLIC)
+    ]
+    items.append(item("SECRET minutes of the private committee", community="-999", created_at=now))
+    await feed_of(services).store.ingest(items)
+    for ck in PUBLIC:
+        await set_visibility(services.redis, ck, "public")
+
+
+def _texts(stories: list) -> list[str]:  # type: ignore[type-arg]
+    return [i.text for s in stories for i in s.items]
+
+
+async def test_a_hidden_community_keeps_the_merge_and_stays_hidden(services: Services) -> None:
+    await _seed(services)
+    base = feed_of(services).timelines
+    anonymous = VisibleTimelines(base, await visible_to(services.redis))
+    keys = await anonymous.timeline_keys(Scope(), "hot")
+    assert keys == [fk.timeline("hot", "c", ck) for ck in sorted(PUBLIC)]
+    for order in ("hot", "new", "top"):
+        page = await anonymous.visible_page(Scope(), order, 50)  # type: ignore[arg-type]
+        assert len(page.stories) == len(PUBLIC) and not any("SECRET" in t for t in _texts(page.stories)), order
+
+
+async def test_when_nothing_is_hidden_the_global_timelines_are_read(services: Services) -> None:
+    await _seed(services)
+    base = feed_of(services).timelines
+    member = VisibleTimelines(base, await visible_to(services.redis, [PRIVATE]))
+    assert await member.timeline_keys(Scope("platform", "telegram"), "new") == [fk.timeline("new", "p", "telegram")]
+    page = await member.visible_page(Scope(), "new", 50)
+    assert len(page.stories) == len(PUBLIC) + 1 and any("SECRET" in t for t in _texts(page.stories))
+
+
+async def test_a_community_that_appears_after_the_check_shows_nothing(services: Services) -> None:
+    await _seed(services)
+    await set_visibility(services.redis, PRIVATE, "public")
+    reader = VisibleTimelines(feed_of(services).timelines, await visible_to(services.redis))
+    assert await reader.timeline_keys(Scope(), "new") == [fk.timeline("new", "p", "telegram")]  # nothing hidden
+    await feed_of(services).store.ingest([item("LATE private news from a new group", community="-777")])
+    page = await reader.visible_page(Scope(), "new", 50)
+    assert not any("LATE" in t for t in _texts(page.stories)) and len(page.stories) == len(PUBLIC) + 1
