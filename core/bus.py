@@ -183,6 +183,13 @@ class Bus:
         await self.ensure_group(stream, keys.SENDERS_GROUP)
         return await self._reclaim(stream, keys.SENDERS_GROUP, consumer, min_idle_ms, count)
 
+    async def touch_actions(self, platform: str, consumer: str, stream_ids: Sequence[str]) -> None:
+        """Reset the idle time of Actions a sender holds (queued behind a slow chat), so nobody reclaims them."""
+        if stream_ids:
+            await self.redis.xclaim(
+                keys.outbox(platform), keys.SENDERS_GROUP, consumer, 0, list(stream_ids), justid=True
+            )
+
     async def receipt(self, action_id: str) -> Receipt | None:
         raw = await self.redis.get(keys.sent(action_id))
         return Receipt.model_validate_json(raw) if raw else None
