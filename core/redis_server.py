@@ -210,9 +210,10 @@ async def open_redis(settings: Settings, stop: asyncio.Event | None = None) -> A
     embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
     if embedded is not None:
         embedded.ensure_running()
-    client = connect(redis_url(settings))
+    url = redis_url(settings)
+    client = connect(url)
     try:
-        await _first_ping(client, stop)
+        await (client.ping() if stop is None else _wait_for_redis(url, stop))
     except StorageError:
         await client.aclose()
         raise
@@ -227,22 +228,24 @@ async def open_redis(settings: Settings, stop: asyncio.Event | None = None) -> A
             embedded.release()
 
 
-async def _first_ping(client: aioredis.Redis, stop: asyncio.Event | None) -> None:
-    if stop is None:
-        await client.ping()
-        return
+async def _wait_for_redis(url: str, stop: asyncio.Event) -> None:
+    """Probe (without the client's retries, so the operator hears at once) until Redis answers."""
     outage = Outage(log, "Redis (CHORUS_REDIS_URL)", waiting="starting once it answers")
+    probe = aioredis.Redis.from_url(url, **{**client_options(), "retry": AsyncRetry(NoBackoff(), 0)})
     delay = 0.2
-    while True:
-        try:
-            await client.ping()
-            outage.recovered()
-            return
-        except REDIS_DOWN as exc:
-            outage.failed(exc)
-        if await pause(stop, delay):
-            raise StorageError("stopped while waiting for Redis to answer")
-        delay = min(delay * 2, 5.0)
+    try:
+        while True:
+            try:
+                await probe.ping()
+                outage.recovered()
+                return
+            except REDIS_DOWN as exc:
+                outage.failed(exc)
+            if await pause(stop, delay):
+                raise StorageError("stopped while waiting for Redis to answer")
+            delay = min(delay * 2, 5.0)
+    finally:
+        await probe.aclose()
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> bool:
