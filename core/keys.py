@@ -14,6 +14,8 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{bus}:msg:<platform>:<message id>``      the Action (and its ``ref``) that created a bot message
 ``chorus:{bus}:choices:<conversation>``           payloads of the last numbered choices shown as text
 ``chorus:blob:<id>``                              image bytes referenced by SendImage Actions (TTL)
+``chorus:alive:<consumer>``                       a worker's or sender's heartbeat (short TTL): while it is
+                                                  missing, the consumer's pending entries are taken over
 ``chorus:{sched}:due``                            sorted set of scheduled jobs by next run time
 ``chorus:{sched}:job:<id>``                       a scheduled job's JSON
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
@@ -70,3 +72,7 @@ SCHED_DUE = "chorus:{sched}:due"
 
 def sched_job(job_id: str) -> str:
     return f"chorus:{{sched}}:job:{job_id}"
+
+
+def alive(consumer: str) -> str:
+    return f"chorus:alive:{consumer}"

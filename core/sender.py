@@ -33,7 +33,7 @@ from core.logs import Outage
 from core.platform import Platform, degrade
 from core.redis_server import REDIS_DOWN, pause, until_answered
 from core.services import DeliveryHook
-from core.worker import consumer_name
+from core.worker import ALIVE_TTL_MS, HEARTBEAT_S, consumer_name
 
 log = logging.getLogger(__name__)
 
@@ -169,20 +169,26 @@ class Sender:
             return
 
     async def _keep_claims(self, stop: asyncio.Event) -> None:
-        """Touch the Actions held here and take over those of a sender that died, a few times per idle period."""
+        """Say this sender is alive and take over the Actions of senders whose heartbeat expired; touch the
+        Actions held here and reclaim idle ones a few times per idle period."""
+        loop = asyncio.get_running_loop()
         period = self.claim_idle_ms / 3000
+        last_idle_check = -period
         while not stop.is_set():
             try:
-                await self.bus.touch_actions(self.platform.name, self.name, list(self._held))
-                for delivery in await self.bus.reclaim_actions(
-                    self.platform.name, self.name, self.claim_idle_ms
-                ):
+                await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
+                taken = await self.bus.claim_from_dead_actions(self.platform.name, self.name, ALIVE_TTL_MS)
+                if loop.time() - last_idle_check >= period:
+                    last_idle_check = loop.time()
+                    await self.bus.touch_actions(self.platform.name, self.name, list(self._held))
+                    taken += await self.bus.reclaim_actions(self.platform.name, self.name, self.claim_idle_ms)
+                for delivery in taken:
                     if delivery.stream_id not in self._held:
-                        log.info("reclaimed action %s from a stalled sender", delivery.stream_id)
+                        log.info("took over action %s from a sender that died or stalled", delivery.stream_id)
                         self._queue(delivery)
             except REDIS_DOWN as exc:
                 self.outage.failed(exc)
-            if await pause(stop, period):
+            if await pause(stop, min(period, HEARTBEAT_S)):
                 return
 
     # -- one Action --------------------------------------------------------------------------------

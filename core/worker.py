@@ -1,8 +1,9 @@
 """Workers: read Events from the stream in a consumer group, route them, enqueue Actions, acknowledge.
 
 Many Events run at once (bounded by ``concurrency``) because most time is spent waiting on the model.
-Events still being worked on are "touched" so other workers do not reclaim them; Events whose worker died
-are reclaimed after ``claim_idle_ms``. An Event that failed ``max_attempts`` times goes to the dead-letter
+Events still being worked on are "touched" so other workers do not reclaim them. Each worker keeps a
+heartbeat key alive; the Events of a worker whose heartbeat expired (SIGKILLed, machine gone) are taken over
+within seconds, and any Event idle for ``claim_idle_ms`` is reclaimed as a fallback. An Event that failed ``max_attempts`` times goes to the dead-letter
 stream and its author gets a short apology instead of a traceback.
 
 While Redis is away the worker waits for it (one warning, then a summary a minute) and carries on with the
@@ -34,6 +35,8 @@ _OBSERVED_KINDS = tuple(
     f'"kind":"{k.value}"'.encode()
     for k in (EventKind.MESSAGE, EventKind.EDITED, EventKind.DELETED, EventKind.REACTION)
 )
+HEARTBEAT_S = 1.0
+ALIVE_TTL_MS = 5000  # a consumer silent this long is dead: what it held is taken over at once
 APOLOGY = "Sorry, I couldn't handle that request — it failed several times. The team has been notified."
 
 
@@ -169,17 +172,26 @@ class Worker:
             self._spawn(delivery)
 
     async def _keep_claims(self, stop: asyncio.Event) -> None:
-        """Touch Events in hand and reclaim abandoned ones, a few times per idle period."""
+        """Say this worker is alive (every ``HEARTBEAT_S``) and take over the Events of workers whose
+        heartbeat expired; touch Events in hand and reclaim idle ones a few times per idle period."""
+        loop = asyncio.get_running_loop()
         period = self.claim_idle_ms / 3000
+        last_idle_check = -period
         while not stop.is_set():
             try:
-                await self.bus.touch_events(self.name, list(self._inflight))
-                await self._reclaim()
+                await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
+                for delivery in await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS):
+                    log.info("took over event %s from a worker that died", delivery.stream_id)
+                    self._spawn(delivery)
+                if loop.time() - last_idle_check >= period:
+                    last_idle_check = loop.time()
+                    await self.bus.touch_events(self.name, list(self._inflight))
+                    await self._reclaim()
             except REDIS_DOWN as exc:
                 self.outage.failed(exc)
             except Exception:
                 log.exception("claim keeping failed; retrying")
-            if await pause(stop, period):
+            if await pause(stop, min(period, HEARTBEAT_S)):
                 return
 
 

@@ -44,7 +44,8 @@ class ChatPacer(BaseRateLimiter[int]):
         if chat_id is None:  # getUpdates, getMe, setMyCommands: not counted by Telegram's send limits
             return await callback(*args, **kwargs)
         async with contextlib.AsyncExitStack() as limits:
-            group = self._group(chat_id)
+            # "typing…" is not a message: it must not eat a group's 20 messages a minute
+            group = None if endpoint.lower() == "sendchataction" else self._group(chat_id)
             if group is not None:
                 await limits.enter_async_context(group)
             if self._overall is not None:
