@@ -62,7 +62,7 @@ class Options:
     faults: bool = True  # kills and restarts
     fsync: str = "everysec"
     claim_idle_ms: int = 30_000
-    answer_timeout_s: float = 180.0
+    answer_timeout_s: float = 600.0
     seed: int = 1
     keep_logs: Path | None = None  # copy the processes' logs here
     trace: bool = False  # print the backlog every 5 s
@@ -85,6 +85,7 @@ class Figures:
     kills: dict[str, int] = field(default_factory=dict)
     log_warnings: int = 0
     tracebacks: int = 0
+    unfinished: int = 0  # still queued when the run gave up waiting (too slow, not lost)
     startup_median_s: float = 0.0
     startup_max_s: float = 0.0
     lost_ids: list[str] = field(default_factory=list)
@@ -224,9 +225,19 @@ async def _drive(
             posted[(chat, update["message"]["message_id"])] = time.monotonic()
         if chaos is not None:
             await chaos
+        # until everything is answered, or nothing is left in the streams (what is unanswered then is lost);
+        # what is still queued at the deadline is counted as unfinished, not lost
         deadline = time.monotonic() + opts.answer_timeout_s
+        idle_since: float | None = None
         while time.monotonic() < deadline and _unanswered(tg, posted):
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
+            if await _in_flight(redis):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 15:
+                break
+        unfinished = await _in_flight(redis)
         await asyncio.sleep(opts.claim_idle_ms / 1000 + 5)  # anything reclaimed late would show up now
         dead = await _dead_letters(redis)
         wall = time.monotonic() - start
@@ -237,7 +248,10 @@ async def _drive(
         await redis.aclose()
         if opts.keep_logs is not None:
             shutil.copytree(tmp / "logs", opts.keep_logs, dirs_exist_ok=True)
-    return _figures(tg, posted, dead, wall, faults.injected_429, faults.injected_5xx, fleet, tmp / "logs")
+    figures = _figures(tg, posted, dead, wall, faults.injected_429, faults.injected_5xx, fleet, tmp / "logs")
+    if unfinished:  # the run ended with work queued: its unanswered mentions were late, not lost
+        figures.unfinished, figures.lost = figures.lost, 0
+    return figures
 
 
 async def _set_fsync(server: EmbeddedRedis, policy: str) -> None:
@@ -293,6 +307,14 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
         if now >= window and adapter_done and redis_done:
             return
         await asyncio.sleep(0.1)
+
+
+async def _in_flight(redis: aioredis.Redis) -> int:
+    """Events and Actions still in the streams (a processed Event or delivered Action is deleted)."""
+    try:
+        return int(await redis.xlen(keys.EVENTS)) + int(await redis.xlen(keys.outbox("telegram")))
+    except Exception:  # Redis restarting: count it as busy
+        return 1
 
 
 async def _trace(
@@ -460,14 +482,14 @@ async def _rate(n: int, concurrency: int, op: Callable[[int], Awaitable[None]]) 
 # -- reporting --------------------------------------------------------------------------------------
 def summary(runs: list[Figures]) -> str:
     lines = [
-        "run  mentions answered lost dup dead partial   p50 s   p95 s   max s  429s  5xx  kills                      "
+        "run  mentions answered lost dup dead partial unfinished   p50 s   p95 s   max s  429s  5xx  kills                      "
         "warnings tracebacks  start-up s (median/max)"
     ]
     for i, f in enumerate(runs, 1):
         kills = ",".join(f"{k}={v}" for k, v in sorted(f.kills.items()))
         lines.append(
             f"{i:>3} {f.mentions:>9} {f.answered:>8} {f.lost:>4} {f.duplicated:>3} {f.dead_lettered:>4} "
-            f"{f.partial:>7} {f.p50_s:>7.2f} {f.p95_s:>7.2f} {f.max_s:>7.2f} {f.injected_429:>5} "
+            f"{f.partial:>7} {f.unfinished:>10} {f.p50_s:>7.2f} {f.p95_s:>7.2f} {f.max_s:>7.2f} {f.injected_429:>5} "
             f"{f.injected_5xx:>4}  {kills:<26} {f.log_warnings:>8} {f.tracebacks:>10}  "
             f"{f.startup_median_s:.1f}/{f.startup_max_s:.1f}"
         )
@@ -476,6 +498,7 @@ def summary(runs: list[Figures]) -> str:
             f"all {sum(f.mentions for f in runs):>9} {sum(f.answered for f in runs):>8} "
             f"{sum(f.lost for f in runs):>4} {sum(f.duplicated for f in runs):>3} "
             f"{sum(f.dead_lettered for f in runs):>4} {sum(f.partial for f in runs):>7} "
+            f"{sum(f.unfinished for f in runs):>10} "
             f"{statistics.median(f.p50_s for f in runs):>7.2f} {max(f.p95_s for f in runs):>7.2f} "
             f"{max(f.max_s for f in runs):>7.2f}   (p50: median of runs; p95, max: worst run)"
         )
@@ -529,6 +552,11 @@ def main() -> None:
     print(summary(runs))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so a SIGTERM stops the fleet and redis-server on the way out
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         main()
