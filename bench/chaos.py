@@ -7,12 +7,13 @@ real redis-server with AOF (appendfsync ``--fsync``); 10 % of sends answered 429
 502; a worker SIGKILLed (and started again) every 10 s, the adapter SIGKILLed once, redis-server SIGKILLed
 and restarted once. The model is the loopback OpenAI fake answering at once, so the figures measure the bus.
 
-Per mention it counts: answered (the whole answer: the draft and its buttons), lost (nothing, and not
-dead-lettered), duplicated (any message of the answer twice), dead-lettered, and time to answer (from the
-mention to the last message of its answer) p50/p95, beside the baseline of the same run without faults
-(``--baseline``).
+Per mention it counts: answered (the whole answer: the draft and its buttons), lost (nothing, not
+dead-lettered, and nothing left in the streams), duplicated (any message of the answer twice),
+dead-lettered, and time to answer (from the mention to the last message of its answer) p50/p95, beside the
+baseline of the same size without faults (``--baseline``).
 
-Run: ``python bench/chaos.py`` (1,000 mentions, about 5 minutes); ``--runs 10`` for the recorded figures;
+Run: ``python bench/chaos.py`` (1,000 mentions: 5 to 10 minutes, most of it the processes' start-up on a
+loaded machine); ``--runs 10`` for the recorded figures, ``--keep-logs DIR`` to read what each process said;
 ``--fsync-cost`` measures what ``appendfsync always`` costs against ``everysec`` on this disk.
 """
 
