@@ -278,7 +278,7 @@ class Sender:
                 delay, backoff = backoff, min(backoff * 2, 30.0)
             if waited + delay > self.max_wait_s:
                 raise PlatformUnavailable(f"still failing after waiting {waited:.0f}s")
-            log.debug("%s asks to wait %.2fs before action %s", self.platform.name, delay, part.id)
+            log.info("%s asks to wait %.2fs before action %s", self.platform.name, delay, part.id)
             if await pause(self._stop, delay):
                 raise _Stopping
             waited += delay
