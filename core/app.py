@@ -76,8 +76,8 @@ async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
 
 
 @contextlib.asynccontextmanager
-async def services_for(settings: Settings) -> AsyncIterator[Services]:
-    async with open_redis(settings) as redis:
+async def services_for(settings: Settings, stop: asyncio.Event | None = None) -> AsyncIterator[Services]:
+    async with open_redis(settings, stop) as redis:
         services = await build_services(settings, redis)
         try:
             yield services
@@ -114,7 +114,7 @@ class Run:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self) -> None:
-        async with services_for(self.settings) as services:
+        async with services_for(self.settings, self.stop) as services:  # waits for Redis until stopped
             await self.serve(services)
 
     async def serve(self, services: Services) -> None:

@@ -187,6 +187,13 @@ class Bus:
         await self.ensure_group(stream, keys.SENDERS_GROUP)
         return await self._reclaim(stream, keys.SENDERS_GROUP, consumer, min_idle_ms, count)
 
+    async def touch_actions(self, platform: str, consumer: str, stream_ids: Sequence[str]) -> None:
+        """Reset the idle time of Actions a sender holds (queued behind a slow chat), so nobody reclaims them."""
+        if stream_ids:
+            await self.redis.xclaim(
+                keys.outbox(platform), keys.SENDERS_GROUP, consumer, 0, list(stream_ids), justid=True
+            )
+
     async def receipt(self, action_id: str) -> Receipt | None:
         raw = await self.redis.get(keys.sent(action_id))
         return Receipt.model_validate_json(raw) if raw else None
@@ -212,6 +219,38 @@ class Bus:
         """Which Action (and ``ref``) created this bot message, if it was ours."""
         raw = await self.redis.get(keys.message(platform, message_id))
         return json.loads(raw) if raw else None
+
+    # -- liveness: take over what a dead consumer held without waiting for the idle time ------------
+    async def heartbeat(self, consumer: str, ttl_ms: int) -> None:
+        await self.redis.set(keys.alive(consumer), b"1", px=ttl_ms)
+
+    async def claim_from_dead_events(self, consumer: str, min_idle_ms: int) -> list[Delivery]:
+        await self.ensure_group(keys.EVENTS, keys.WORKERS_GROUP)
+        return await self._claim_from_dead(keys.EVENTS, keys.WORKERS_GROUP, consumer, min_idle_ms)
+
+    async def claim_from_dead_actions(self, platform: str, consumer: str, min_idle_ms: int) -> list[Delivery]:
+        stream = keys.outbox(platform)
+        await self.ensure_group(stream, keys.SENDERS_GROUP)
+        return await self._claim_from_dead(stream, keys.SENDERS_GROUP, consumer, min_idle_ms)
+
+    async def _claim_from_dead(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        """Entries pending at consumers whose heartbeat expired (SIGKILLed, machine gone), claimed now."""
+        summary: Any = await self.redis.xpending(stream, group)
+        out: list[Delivery] = []
+        for holder in summary.get("consumers") or []:
+            name = as_str(holder["name"])
+            if name == consumer or await self.redis.exists(keys.alive(name)):
+                continue
+            pending: Any = await self.redis.xpending_range(
+                stream, group, min="-", max="+", count=count, consumername=name
+            )
+            ids = [p["message_id"] for p in pending]
+            if ids:
+                claimed: Any = await self.redis.xclaim(stream, group, consumer, min_idle_ms, ids)
+                out.extend(_deliveries(claimed))
+        return out
 
     # -- blobs --------------------------------------------------------------------------------
     async def put_blob(self, data: bytes, ttl_s: int = BLOB_TTL_S) -> str:

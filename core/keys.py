@@ -14,6 +14,8 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{bus}:msg:<platform>:<message id>``      the Action (and its ``ref``) that created a bot message
 ``chorus:{bus}:choices:<conversation>``           payloads of the last numbered choices shown as text
 ``chorus:blob:<id>``                              image bytes referenced by SendImage Actions (TTL)
+``chorus:alive:<consumer>``                       a worker's or sender's heartbeat (short TTL): while it is
+                                                  missing, the consumer's pending entries are taken over
 ``chorus:{sched}:due``                            sorted set of scheduled jobs by next run time
 ``chorus:{sched}:job:<id>``                       a scheduled job's JSON
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
@@ -101,3 +103,7 @@ def feed_token_generation(community_key: str, user: str) -> str:
 
 def web_rate(bucket: str, who: str) -> str:
     return f"chorus:{{web}}:rate:{bucket}:{who}"
+
+
+def alive(consumer: str) -> str:
+    return f"chorus:alive:{consumer}"

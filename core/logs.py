@@ -74,3 +74,56 @@ def setup(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -
     for noisy in ("httpx", "httpcore", "openai", "discord", "telegram", "aiohttp.access", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return masker
+
+
+class Outage:
+    """Quiet logging while a dependency is away: one warning, a summary every ``every_s``, one "back".
+
+    A loop that retries every second must not print a line (let alone a traceback) per try.
+    """
+
+    def __init__(
+        self, logger: logging.Logger, what: str, *, waiting: str = "waiting for it", every_s: float = 60.0
+    ) -> None:
+        self.logger = logger
+        self.what = what
+        self.waiting = waiting
+        self.every_s = every_s
+        self.since: float | None = None
+        self.failures = 0
+        self._last_said = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.failures += 1
+        if self.since is None:
+            self.since = self._last_said = now
+            self.logger.warning("%s unavailable (%s); %s", self.what, _describe(exc), self.waiting)
+        elif now - self._last_said >= self.every_s:
+            self._last_said = now
+            self.logger.warning(
+                "%s still unavailable after %.0fs (%d failed attempts; last: %s)",
+                self.what, now - self.since, self.failures, _describe(exc),
+            )  # fmt: skip
+
+    def recovered(self) -> None:
+        if self.since is None:
+            return
+        self.logger.warning(
+            "%s is back after %.1fs (%d failed attempts)",
+            self.what,
+            time.monotonic() - self.since,
+            self.failures,
+        )
+        self.since = None
+        self.failures = 0
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's type and first line, short (no traceback)."""
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -8,6 +8,7 @@ whichever Chorus process leaves last shuts it down, so the AOF is flushed on exi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -18,21 +19,29 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from core.errors import StorageError
+from core.logs import Outage
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME_PREFIX = "chorus-"
 _SOCKET_MAX = 100  # AF_UNIX paths are limited to 107 bytes
+T = TypeVar("T")
+
+REDIS_DOWN: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+"""What Redis being away looks like to a client: redis-py wraps socket errors in these, and a restarted
+server still loading its AOF answers LOADING (BusyLoadingError, a ConnectionError)."""
 
 
 def redis_server_binary() -> str:
@@ -166,24 +175,49 @@ def redis_url(settings: Settings) -> str:
     return EmbeddedRedis(settings.data_dir).url
 
 
+def client_options() -> dict[str, Any]:
+    """The one connection policy of every Chorus client (so a cluster client gets the same one).
+
+    A command that meets a dropped connection (Redis restarted, a pooled connection gone stale) reconnects
+    and is retried with exponential backoff for about 4 s in all, which hides a restart; a longer outage
+    reaches the caller, whose loop waits for Redis (see ``until_answered``). Idle pooled connections are
+    checked (PING) before reuse after ``health_check_interval`` seconds, so the first command after a
+    restart does not fail on a dead socket. Retried writes are safe here: events are deduplicated by
+    message id, outbox entries by Action id, acks and receipts are idempotent.
+    """
+    return {
+        "client_name": f"{CLIENT_NAME_PREFIX}{os.getpid()}",
+        "retry": AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=7),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": 5,
+        "socket_connect_timeout": 5,
+        "max_connections": 256,
+    }
+
+
 def connect(url: str) -> aioredis.Redis:
     """An async client named ``chorus-<pid>`` (so the embedded server knows who still uses it)."""
-    name = f"{CLIENT_NAME_PREFIX}{os.getpid()}"
-    return aioredis.Redis.from_url(
-        url, client_name=name, health_check_interval=30, max_connections=256
-    )
+    return aioredis.Redis.from_url(url, **client_options())
 
 
 @contextlib.asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """Connect to the configured Redis, starting (and finally releasing) the embedded one if needed."""
+async def open_redis(settings: Settings, stop: asyncio.Event | None = None) -> AsyncIterator[aioredis.Redis]:
+    """Connect to the configured Redis, starting (and finally releasing) the embedded one if needed.
+
+    With ``stop``, an operator's Redis that does not answer yet is waited for (a worker started before
+    Redis, or during its restart, begins when it answers) until ``stop`` is set; without, it fails fast.
+    """
     embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
     if embedded is not None:
         embedded.ensure_running()
-    client = connect(redis_url(settings))
+    url = redis_url(settings)
+    client = connect(url)
     try:
-        await client.ping()
-    except (redis.ConnectionError, OSError) as exc:
+        await (client.ping() if stop is None else _wait_for_redis(url, stop))
+    except StorageError:
+        await client.aclose()
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         await client.aclose()
         raise StorageError(f"cannot reach Redis: {type(exc).__name__}") from exc
     try:
@@ -192,3 +226,65 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
         if embedded is not None:
             embedded.release()
+
+
+async def _wait_for_redis(url: str, stop: asyncio.Event) -> None:
+    """Probe (without the client's retries, so the operator hears at once) until Redis answers."""
+    outage = Outage(log, "Redis (CHORUS_REDIS_URL)", waiting="starting once it answers")
+    probe = aioredis.Redis.from_url(url, **{**client_options(), "retry": AsyncRetry(NoBackoff(), 0)})
+    delay = 0.2
+    try:
+        while True:
+            try:
+                await probe.ping()
+                outage.recovered()
+                return
+            except REDIS_DOWN as exc:
+                outage.failed(exc)
+            if await pause(stop, delay):
+                raise StorageError("stopped while waiting for Redis to answer")
+            delay = min(delay * 2, 5.0)
+    finally:
+        await probe.aclose()
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; True if stopping."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
+async def until_answered(
+    op: Callable[[], Awaitable[T]],
+    *,
+    outage: Outage,
+    stop: asyncio.Event,
+    deadline_s: float = 600.0,
+    grace_s: float = 15.0,
+) -> T:
+    """Run a Redis write that must not be lost, retrying until Redis answers.
+
+    For what cannot be redone safely once done elsewhere: the receipt of a send the platform accepted
+    (without it the Action would be sent again after a reclaim). Not interrupted by ``stop``: after stop it
+    keeps trying for ``grace_s`` more, and gives up (raising the last error) after ``deadline_s`` in all.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    stopped_at: float | None = None
+    delay = 0.1
+    while True:
+        try:
+            result = await op()
+        except REDIS_DOWN as exc:
+            outage.failed(exc)
+            if stop.is_set():
+                stopped_at = loop.time() if stopped_at is None else stopped_at
+                deadline = min(deadline, stopped_at + grace_s)
+            if loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        outage.recovered()
+        return result

@@ -9,7 +9,6 @@ missed tick; handlers must be idempotent per window (digests record the window t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -21,6 +20,8 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.decode import as_str
+from core.logs import Outage
+from core.redis_server import REDIS_DOWN, pause
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Scheduler:
         self.batch = batch
         self.handlers: dict[str, JobHandler] = {}
         self._claim = redis.register_script(_CLAIM)
+        self.outage = Outage(log, "Redis (scheduler)", waiting="scheduled jobs wait for it")
 
     def register(self, kind: str, handler: JobHandler) -> None:
         self.handlers[kind] = handler
@@ -109,10 +111,14 @@ class Scheduler:
             await self.redis.zadd(keys.SCHED_DUE, {job_id: next_at}, xx=True)
 
     async def run(self, stop: asyncio.Event, period_s: float = 1.0) -> None:
+        """Tick every ``period_s``; while Redis is away, one warning and a summary a minute, not a traceback
+        per tick (a job claimed when Redis went away runs again after its lease)."""
         while not stop.is_set():
             try:
                 await self.tick()
+                self.outage.recovered()
+            except REDIS_DOWN as exc:
+                self.outage.failed(exc)
             except Exception:
                 log.exception("scheduler tick failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=period_s)
+            await pause(stop, period_s)

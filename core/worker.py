@@ -1,30 +1,38 @@
 """Workers: read Events from the stream in a consumer group, route them, enqueue Actions, acknowledge.
 
 Many Events run at once (bounded by ``concurrency``) because most time is spent waiting on the model.
-Events still being worked on are "touched" so other workers do not reclaim them; Events whose worker died
-are reclaimed after ``claim_idle_ms``. An Event that failed ``max_attempts`` times goes to the dead-letter
+Events still being worked on are "touched" so other workers do not reclaim them. Each worker keeps a
+heartbeat key alive; the Events of a worker whose heartbeat expired (SIGKILLed, machine gone) are taken over
+within seconds, and any Event idle for ``claim_idle_ms`` is reclaimed as a fallback. An Event that failed ``max_attempts`` times goes to the dead-letter
 stream and its author gets a short apology instead of a traceback.
+
+While Redis is away the worker waits for it (one warning, then a summary a minute) and carries on with the
+Events in hand; the transaction that enqueues an Event's answer is retried until Redis answers, so the
+answer is not computed twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus, Delivery, load_event
 from core.contract import Action, Event, reply_to_event
 from core.errors import ChorusError
+from core.logs import Outage
+from core.redis_server import REDIS_DOWN, pause, until_answered
 from core.router import Router
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_S = 1.0
+ALIVE_TTL_MS = 5000  # a consumer silent this long is dead: what it held is taken over at once
 APOLOGY = "Sorry, I couldn't handle that request — it failed several times. The team has been notified."
 
 
@@ -55,22 +63,28 @@ class Worker:
         self._last_observed: asyncio.Task[None] | None = None
         self.processed = 0
         self.shutdown_grace_s = shutdown_grace_s
+        self.outage = Outage(log, "Redis (worker)", waiting="Events resume when it answers")
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish the Events in hand."""
+        self._stop = stop
         keeper = asyncio.create_task(self._keep_claims(stop))
+        delay = 0.2
         try:
-            await self._reclaim()
             while not stop.is_set():
                 free = max(1, self.concurrency - len(self._inflight))
                 await self._slots.acquire()  # wait for room before taking more Events
                 self._slots.release()
                 try:
                     deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
-                except (RedisConnectionError, RedisTimeoutError) as exc:
-                    log.warning("redis unavailable (%s); retrying in 1s", type(exc).__name__)
-                    await asyncio.sleep(1)
+                except REDIS_DOWN as exc:
+                    self.outage.failed(exc)
+                    await pause(stop, delay)
+                    delay = min(delay * 2, 5.0)
                     continue
+                delay = 0.2
+                self.outage.recovered()
                 for delivery in deliveries:
                     self._spawn(delivery)
         finally:
@@ -103,11 +117,20 @@ class Worker:
     async def _guarded(self, delivery: Delivery, after: asyncio.Task[None] | None = None) -> None:
         if after is not None and not after.done():
             await asyncio.wait([after])
+        delay = 0.2
         async with self._slots:
-            try:
-                await self.process(delivery)
-            except Exception:  # the Event stays pending and is retried after claim_idle_ms
-                log.exception("event %s failed; it will be retried", delivery.stream_id)
+            while True:
+                try:
+                    await self.process(delivery)
+                except REDIS_DOWN as exc:  # wait for Redis, then carry on with this Event
+                    self.outage.failed(exc)
+                    if await pause(self._stop, delay):
+                        return  # stays pending; reclaimed after claim_idle_ms
+                    delay = min(delay * 2, 5.0)
+                    continue
+                except Exception:  # the Event stays pending and is retried after claim_idle_ms
+                    log.exception("event %s failed; it will be retried", delivery.stream_id)
+                return
 
     async def process(self, delivery: Delivery) -> None:
         attempts = await self.bus.attempt(delivery.stream_id)
@@ -131,7 +154,8 @@ class Worker:
                 await self._give_up(delivery, event, f"{type(exc).__name__}: {exc}")
                 return
             raise
-        await self.bus.complete(delivery, event.id, number(event, actions))
+        complete = functools.partial(self.bus.complete, delivery, event.id, number(event, actions))
+        await until_answered(complete, outage=self.outage, stop=self._stop)
         self.processed += 1
 
     async def _give_up(self, delivery: Delivery, event: Event, reason: str, message: str = APOLOGY) -> None:
@@ -144,18 +168,27 @@ class Worker:
             self._spawn(delivery)
 
     async def _keep_claims(self, stop: asyncio.Event) -> None:
-        """Touch Events in hand and reclaim abandoned ones, a few times per idle period."""
+        """Say this worker is alive (every ``HEARTBEAT_S``) and take over the Events of workers whose
+        heartbeat expired; touch Events in hand and reclaim idle ones a few times per idle period."""
+        loop = asyncio.get_running_loop()
         period = self.claim_idle_ms / 3000
+        last_idle_check = -period
         while not stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=period)
-            if stop.is_set():
-                return
             try:
-                await self.bus.touch_events(self.name, list(self._inflight))
-                await self._reclaim()
+                await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
+                for delivery in await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS):
+                    log.info("took over event %s from a worker that died", delivery.stream_id)
+                    self._spawn(delivery)
+                if loop.time() - last_idle_check >= period:
+                    last_idle_check = loop.time()
+                    await self.bus.touch_events(self.name, list(self._inflight))
+                    await self._reclaim()
+            except REDIS_DOWN as exc:
+                self.outage.failed(exc)
             except Exception:
                 log.exception("claim keeping failed; retrying")
+            if await pause(stop, min(period, HEARTBEAT_S)):
+                return
 
 
 def number(event: Event, actions: list[Action]) -> list[Action]:

@@ -2,9 +2,9 @@
 
 Thin by design: ``normalize`` turns updates into Events, ``deliver`` turns Actions into Bot API calls,
 ``commands`` publishes the command list, ``buttons`` keeps callback data safe, ``moderators`` asks who
-administers a chat. PTB's AIORateLimiter paces requests (30/s overall, 20/min per group); a flood-control
-answer is retried once by PTB and then handed to the core Sender as PlatformRateLimited, which waits and
-resends the same Action, so nothing is lost or sent twice.
+administers a chat. ``pacing.ChatPacer`` paces requests (30/s overall, 20/min per group); a flood-control
+answer is handed to the core Sender as PlatformRateLimited, which waits on that chat's lane only and
+resends the same Action, so nothing is lost or sent twice and other chats go on.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, TelegramError
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bots.telegram.buttons import Buttons
@@ -27,6 +27,7 @@ from bots.telegram.deliver import Deliverer
 from bots.telegram.errors import safe_message, translate
 from bots.telegram.moderators import Moderators
 from bots.telegram.normalize import Normalizer, reaction_event, reaction_key
+from bots.telegram.pacing import ChatPacer
 from bots.telegram.polling import ALLOWED_UPDATES, Poller
 from bots.telegram.webhook import WebhookServer
 from bots.telegram.working import Working
@@ -76,10 +77,7 @@ class TelegramPlatform(Platform):
             get_updates_request=HTTPXRequest(
                 connection_pool_size=1, read_timeout=timeout, connect_timeout=timeout, pool_timeout=timeout
             ),
-            rate_limiter=AIORateLimiter(
-                overall_max_rate=settings.rate_per_second, overall_time_period=1,
-                group_max_rate=settings.rate_group_per_minute, group_time_period=60, max_retries=1,
-            ),
+            rate_limiter=ChatPacer(settings.rate_per_second, settings.rate_group_per_minute),
         )  # fmt: skip
         redis = services.redis
         self.buttons = Buttons(redis, settings.button_ttl_s)

@@ -18,6 +18,8 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 
 from bots.telegram.errors import retry_seconds
 from core.errors import ConfigError
+from core.logs import Outage
+from core.redis_server import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ class Poller:
         self.timeout_s = timeout_s
         self.backoff_s = backoff_s
         self.key = offset_key(bot.id)
+        self.outage = Outage(
+            log, "Redis (telegram updates)", waiting="updates are read again when it answers"
+        )
 
     async def offset(self) -> int | None:
         raw = await self.redis.get(self.key)
@@ -87,8 +92,13 @@ class Poller:
                 try:
                     await self.handle(update)
                     await self.redis.set(self.key, update.update_id + 1)
+                    self.outage.recovered()
+                except REDIS_DOWN as exc:  # one warning and a summary a minute, not a traceback per try
+                    self.outage.failed(exc)
+                    await asyncio.sleep(self.backoff_s)
+                    break  # poll again from the last stored offset
                 except Exception:
                     log.exception("could not store update %s; will read it again", update.update_id)
                     await asyncio.sleep(self.backoff_s)
-                    break  # poll again from the last stored offset
+                    break
                 offset = update.update_id + 1

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+import redis
+
+from core import keys
+from core.redis_server import EmbeddedRedis
 
 _SCRIPT = Path(sys.executable).with_name("chorus")
 CHORUS = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "core.cli"]
@@ -63,3 +71,47 @@ def test_unconfigured_platform_says_what_is_missing(tmp_path: Path) -> None:
     out = _run(["run", "--platform", "telegram"], tmp_path)
     assert out.returncode == 2
     assert "telegram" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_worker_started_before_redis_waits_for_it(tmp_path: Path) -> None:
+    """``chorus worker`` with the operator's Redis down says so once, waits, then works when it answers."""
+    server = EmbeddedRedis(tmp_path / "later")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CHORUS_", "OPENAI_", "TELEGRAM_"))}
+    environ.update(CHORUS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT), CHORUS_REDIS_URL=server.url)
+    proc = subprocess.Popen([*CHORUS, "worker"], stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environ)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # blocks until the first log line
+        assert "Redis (CHORUS_REDIS_URL) unavailable" in first and "starting once it answers" in first
+        time.sleep(2.0)
+        assert proc.poll() is None  # still waiting, not exited
+        server.ensure_running()
+        with redis.Redis(unix_socket_path=str(server.socket)) as r:
+            deadline = time.monotonic() + 60
+            # the worker reads the stream
+            while not any(_s(g["name"]) == keys.WORKERS_GROUP for g in _groups(r)):
+                assert time.monotonic() < deadline, "the worker never started reading"
+                assert proc.poll() is None
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        rest = proc.stderr.read()
+        assert "is back after" in rest and "Traceback" not in first + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        server.release()
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _groups(r: redis.Redis) -> list[dict[str, Any]]:
+    try:
+        return r.xinfo_groups(keys.EVENTS)  # type: ignore[no-any-return]
+    except redis.ResponseError:  # no stream yet
+        return []

@@ -41,3 +41,25 @@ def test_json_lines(capsys: pytest.CaptureFixture[str], restore_logging: None) -
     logging.getLogger("chorus.test").warning("value=%s", "s3cr3t-value")
     record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert record["level"] == "warning" and record["message"] == "value=****"
+
+
+def test_outage_says_one_warning_then_summaries_then_back(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
+    outage = logs.Outage(logging.getLogger("t.outage"), "Redis", every_s=60)
+    with caplog.at_level(logging.INFO, logger="t.outage"):
+        for _ in range(150):  # a retry every second for 150 s
+            outage.failed(ConnectionError("Connection refused\nmore detail"))
+            now[0] += 1
+        outage.recovered()
+        outage.recovered()  # nothing more to say
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "Redis unavailable (ConnectionError: Connection refused); waiting for it",
+        "Redis still unavailable after 60s (61 failed attempts; last: ConnectionError: Connection refused)",
+        "Redis still unavailable after 120s (121 failed attempts; last: ConnectionError: Connection refused)",
+        "Redis is back after 150.0s (150 failed attempts)",
+    ]
+    assert all(r.exc_info is None for r in caplog.records)  # no tracebacks

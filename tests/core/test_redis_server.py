@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import redis
 
 from core.errors import StorageError
-from core.redis_server import EmbeddedRedis, open_redis
+from core.redis_server import EmbeddedRedis, connect, open_redis
 from core.settings import Settings
 
 REUSE = """
@@ -84,3 +85,55 @@ def test_unreachable_configured_redis_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(StorageError, match="cannot reach Redis"):
         asyncio.run(go())
+
+
+async def test_pooled_connections_survive_a_redis_restart(tmp_path: Path) -> None:
+    """After a restart every pooled connection is dead; with the client policy no command fails."""
+    server = EmbeddedRedis(tmp_path)
+    server.ensure_running()
+    client = connect(server.url)
+    try:
+        await asyncio.gather(*(client.blpop([f"k{i}"], timeout=0.2) for i in range(8)))  # 8 pooled
+        assert len(client.connection_pool._available_connections) >= 8
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        server.ensure_running()
+        results = await asyncio.gather(*(client.incr(f"n{i}") for i in range(8)), return_exceptions=True)
+        assert results == [1] * 8
+    finally:
+        await client.aclose()
+        server.release()
+
+
+async def test_open_redis_waits_for_a_redis_that_is_not_up_yet(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = EmbeddedRedis(tmp_path / "later")
+    settings = Settings(CHORUS_REDIS_URL=server.url, CHORUS_DATA_DIR=tmp_path)
+    stop = asyncio.Event()
+
+    async def start_later() -> None:
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(server.ensure_running)
+
+    starting = asyncio.create_task(start_later())
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with open_redis(settings, stop) as client:
+                assert await client.ping()
+        said = [r.getMessage() for r in caplog.records if r.name == "core.redis_server"]
+        assert len(said) == 2, said  # one warning while waiting, one when it answered
+        assert "unavailable" in said[0] and "is back" in said[1]
+    finally:
+        await starting
+        server.release()
+
+
+async def test_open_redis_stops_waiting_when_asked(tmp_path: Path) -> None:
+    settings = Settings(CHORUS_REDIS_URL=f"unix://{tmp_path}/nothing.sock", CHORUS_DATA_DIR=tmp_path)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(1.0, stop.set)
+    with pytest.raises(StorageError, match="stopped while waiting"):
+        async with open_redis(settings, stop):
+            pass

@@ -10,7 +10,7 @@ from core.contract import Action, Event, EventKind, load_action, reply_to_event
 from core.errors import ProviderUnavailable
 from core.router import Router
 from core.services import Services
-from core.worker import APOLOGY, Worker
+from core.worker import ALIVE_TTL_MS, APOLOGY, Worker
 from tests.support import event, wait_until
 
 
@@ -150,3 +150,44 @@ async def test_observed_events_apply_in_stream_order(services: Services) -> None
     stop.set()
     await task
     assert seen == ["message", "edited", "reaction", "deleted"]
+
+
+async def test_events_of_a_worker_without_heartbeat_are_taken_over_in_seconds(
+    services: Services, redis: aioredis.Redis
+) -> None:
+    """A worker SIGKILLed while holding Events stops its heartbeat: another takes them over after
+    ALIVE_TTL_MS, long before the idle reclaim (an hour here); a live worker's Events are left alone."""
+
+    async def mention(ev: Event, svc: Services) -> list[Action]:
+        return [reply_to_event(ev, "answer")]
+
+    services.mention = mention
+    bus = services.bus
+    await bus.publish(event(text="held by the dead one", message_id="m-dead"))
+    await bus.publish(event(text="held by a live one", message_id="m-live"))
+    [dead] = await bus.read_events("dead-worker", count=1, block_ms=100)  # never heartbeats
+    [live] = await bus.read_events("live-worker", count=1, block_ms=100)
+    beating = asyncio.Event()
+
+    async def keep_alive() -> None:
+        while not beating.is_set():
+            await bus.heartbeat("live-worker", ALIVE_TTL_MS)
+            await asyncio.sleep(0.5)
+
+    heart = asyncio.create_task(keep_alive())
+    worker = Worker(bus, Router(services), claim_idle_ms=3_600_000, name="survivor")
+    stop = asyncio.Event()
+    started = time.monotonic()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: worker.processed == 1, timeout=20, what="the takeover")
+        assert time.monotonic() - started < ALIVE_TTL_MS / 1000 + 5
+        await asyncio.sleep(1.5)
+        assert worker.processed == 1  # the live worker's Event is still its own
+        pending = await redis.xpending_range(keys.EVENTS, keys.WORKERS_GROUP, "-", "+", 10)
+        assert [p["message_id"].decode() for p in pending] == [live.stream_id]
+        assert dead.stream_id != live.stream_id
+    finally:
+        beating.set()
+        stop.set()
+        await asyncio.gather(task, heart)

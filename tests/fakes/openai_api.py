@@ -174,8 +174,9 @@ def _moderation_body(flagged: list[str], inputs: int) -> JSON:
 class FakeOpenAI:
     """The fake API on 127.0.0.1 (a free port); ``api_key`` is required as a Bearer token if set."""
 
-    def __init__(self, api_key: str | None = "sk-test-fake-key") -> None:
+    def __init__(self, api_key: str | None = "sk-test-fake-key", *, echo: bool = True) -> None:
         self.api_key = api_key
+        self.echo = echo  # False: chat answers one short sentence about the request (load tests)
         self.requests: list[Recorded] = []
         self._queues: dict[str, deque[Reply]] = {name: deque() for name in ENDPOINTS.values()}
         self._ids = itertools.count(1)
@@ -260,6 +261,8 @@ class FakeOpenAI:
             messages = (record.json or {}).get("messages", [])
             system = "\n".join(_text(m) for m in messages if m.get("role") in ("system", "developer"))
             users = [_text(m) for m in messages if m.get("role") == "user"]
+            if not self.echo:
+                return chat(f"A short post about {(users[-1] if users else 'nothing')[:60].strip()}.")
             return chat(f"[system] {system}\n[user] {users[-1] if users else ''}")
         if endpoint in ("images.generate", "images.edit"):
             return image()

@@ -15,6 +15,7 @@ import copy
 import io
 import itertools
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -102,6 +103,20 @@ class SentMessage:
     reply_to_message_id: int | None = None
     edits: int = 0
     deleted: bool = False
+    sent_at: float = field(default_factory=time.monotonic)  # when Telegram accepted it
+
+
+@dataclass
+class FaultRates:
+    """Random failures on some methods, each call on its own: 429 (flood control) or 5xx, without acting."""
+
+    methods: frozenset[str]
+    rate_429: float
+    rate_5xx: float
+    retry_after: int
+    rng: random.Random
+    injected_429: int = 0
+    injected_5xx: int = 0
 
 
 @dataclass
@@ -451,6 +466,7 @@ class FakeTelegram:
         self._blobs: dict[str, bytes] = {}
         self._urls: dict[str, bytes] = {}
         self._injections: dict[str, list[_Injection]] = {}
+        self.faults: FaultRates | None = None
         self._poll_generation = 0
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
@@ -524,6 +540,7 @@ class FakeTelegram:
             if handler is None:
                 raise ApiError("Not Found", 404)
             await self._inject(method)
+            self._random_fault(method)
             result = handler(params)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -598,6 +615,38 @@ class FakeTelegram:
         """Make the next `times` calls of `method` ("*" = any) answer normally but `seconds` late."""
         self._injections.setdefault(method.lower(), []).append(_Injection(None, None, None, seconds, times))
 
+    def inject_faults(
+        self,
+        methods: Iterable[str] = ("sendMessage", "sendPhoto"),
+        *,
+        rate_429: float = 0.1,
+        rate_5xx: float = 0.05,
+        retry_after: int = 1,
+        seed: int = 0,
+    ) -> FaultRates:
+        """From now on, answer each call of ``methods`` 429 (retry after ``retry_after``) with probability
+        ``rate_429`` and 502 with probability ``rate_5xx``, without acting; the counts are in the result."""
+        self.faults = FaultRates(
+            frozenset(m.lower() for m in methods), rate_429, rate_5xx, retry_after, random.Random(seed)
+        )
+        return self.faults
+
+    def _random_fault(self, method: str) -> None:
+        faults = self.faults
+        if faults is None or method.lower() not in faults.methods:
+            return
+        roll = faults.rng.random()
+        if roll < faults.rate_429:
+            faults.injected_429 += 1
+            raise ApiError(
+                f"Too Many Requests: retry after {faults.retry_after}",
+                429,
+                {"retry_after": faults.retry_after},
+            )
+        if roll < faults.rate_429 + faults.rate_5xx:
+            faults.injected_5xx += 1
+            raise ApiError("Bad Gateway", 502)
+
     async def _inject(self, method: str) -> None:
         for key in (method.lower(), "*"):
             queue = self._injections.get(key)
@@ -628,6 +677,18 @@ class FakeTelegram:
             m for m in self._sent.values()
             if (chat_id is None or m.chat_id == chat_id) and (include_deleted or not m.deleted)
         ]  # fmt: skip
+
+    def replies_to(self, chat_id: int, message_id: int) -> list[SentMessage]:
+        """What the bot posted in answer to one message (sent with it as the reply target), oldest first."""
+        return [m for m in self.bot_messages(chat_id) if m.reply_to_message_id == message_id]
+
+    def posted_per_mention(self) -> dict[tuple[int, int], list[SentMessage]]:
+        """Every bot message that answers a message, grouped by (chat id, message id) it answers."""
+        out: dict[tuple[int, int], list[SentMessage]] = {}
+        for m in self.bot_messages():
+            if m.reply_to_message_id is not None:
+                out.setdefault((m.chat_id, m.reply_to_message_id), []).append(m)
+        return out
 
     def pending_updates(self) -> list[JSON]:
         """Updates not yet confirmed by a getUpdates offset."""

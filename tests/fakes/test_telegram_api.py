@@ -168,6 +168,31 @@ async def test_flood_control_and_server_error_injection(tg: FakeTelegram, bot: B
     assert asyncio.get_running_loop().time() - started >= 0.3
 
 
+async def test_random_faults_at_rates_and_replies_reported_per_message(
+    tg: FakeTelegram, bot: Bot, group: int
+) -> None:
+    user = tg.add_user("Ann")["id"]
+    asked = tg.user_message(group, user, "@chorus_bot hello")["message"]["message_id"]
+    faults = tg.inject_faults(rate_429=0.2, rate_5xx=0.1, seed=3)
+    outcomes: list[str] = []
+    for i in range(200):
+        try:
+            await bot.send_message(group, f"answer {i}", reply_parameters=ReplyParameters(asked))
+            outcomes.append("ok")
+        except RetryAfter as exc:
+            assert exc.retry_after == timedelta(seconds=1)
+            outcomes.append("429")
+        except NetworkError:
+            outcomes.append("5xx")
+    assert outcomes.count("429") == faults.injected_429 and 20 <= faults.injected_429 <= 60
+    assert outcomes.count("5xx") == faults.injected_5xx and 8 <= faults.injected_5xx <= 35
+    posted = tg.replies_to(group, asked)
+    assert len(posted) == outcomes.count("ok")  # a failed call did not act
+    assert tg.posted_per_mention() == {(group, asked): posted}
+    assert [m.sent_at for m in posted] == sorted(m.sent_at for m in posted)
+    await bot.get_me()  # other methods are not affected
+
+
 async def test_photo_upload_round_trips_through_get_file(tg: FakeTelegram, bot: Bot, group: int) -> None:
     png = _png(64, 32)
     message = await bot.send_photo(group, photo=png, caption="<i>look</i>", parse_mode=ParseMode.HTML)
