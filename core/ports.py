@@ -61,6 +61,14 @@ class DraftRequests(Protocol):
     async def __call__(self, community_key: str, draft_id: str) -> str: ...
 
 
+class Interpreter(Protocol):
+    """Asks the model to read a member's short instruction: ``instructions`` (the asker's prompt, a system
+    message) and ``text`` (the member's words, sent as data); returns the raw answer, which the asker
+    validates (the feed's ``/feed steer``). Raises a ``ProviderError`` when no model answers."""
+
+    async def __call__(self, instructions: str, text: str, *, max_tokens: int) -> str: ...
+
+
 class ChannelFilter(Protocol):
     """Does the feed want this Event's channel (adapters skip publishing what nobody reads)?"""
 

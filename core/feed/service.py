@@ -15,6 +15,7 @@ from core.feed import keys as fk
 from core.feed.digests import Digests
 from core.feed.ingest import FeedStore, event_item_id, item_from_event
 from core.feed.items import FeedItem
+from core.feed.preferences import PreferenceStore
 from core.feed.retention import Retention
 from core.feed.settings import FeedSettings
 from core.feed.sources import Poller
@@ -40,7 +41,10 @@ class FeedService:
         self.timelines = Timelines(redis, self.settings.tau_s)
         self.summaries = Summaries(redis, services.summarizer.optional)
         self.subscriptions = SubscriptionStore(redis)
-        self.digests = Digests(services, self.timelines, self.summaries, self.subscriptions, self.settings)
+        self.preferences = PreferenceStore(redis)  # each person's mutes, order and learned weights
+        self.digests = Digests(
+            services, self.timelines, self.summaries, self.subscriptions, self.settings, self.preferences
+        )
         self.retention = Retention(redis, self.settings)
         self.poller = Poller(services, self.store, self.settings.poll_interval_s)
 
