@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
+from core.feed.reasons import explain
 from core.feed.timelines import ORDERS, Scope
 
 if TYPE_CHECKING:
@@ -112,6 +115,7 @@ class FeedHttp:
             home_url=self.base_url + "/",
             self_url=self_url,
             next_url=next_url,
+            reasons=partial(explain, order=order, tau_s=self.feed.settings.tau_s, now=time.time()),
         )
         if fmt == "json":
             body = json.dumps(render_json_feed(page.stories, meta), ensure_ascii=False).encode()
