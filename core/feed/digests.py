@@ -284,7 +284,9 @@ class Digests:
         ):
             variant = digest
         else:
-            selection = tuple((c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen)
+            selection = tuple(
+                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
+            )
             variant = digest._selections.get(selection) or await self._variant(digest, chosen, selection)
         digest._variants[prefs] = variant
         return variant
@@ -419,7 +421,9 @@ class Digests:
     def _choices_prototype(self) -> dict[str, Any]:
         proto = self._choice_proto
         if proto is None:
-            example = OfferChoices(id="-", platform="-", community="-", channel="-", text="", choices=(), shared="-")
+            example = OfferChoices(
+                id="-", platform="-", community="-", channel="-", text="", choices=(), shared="-"
+            )
             self._choice_proto = proto = example.model_dump(mode="json")
         return proto
 

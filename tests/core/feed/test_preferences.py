@@ -139,4 +139,8 @@ async def test_store_reads_many_people_per_community(redis: aioredis.Redis) -> N
 
 async def test_key_terms_are_the_storys_main_words(redis: aioredis.Redis) -> None:
     stories = await _stories(redis)
-    assert key_terms(stories["garden"]) == ["community", "gardening", "tomatoes"]  # most frequent, longest, a-z
+    assert key_terms(stories["garden"]) == [
+        "community",
+        "gardening",
+        "tomatoes",
+    ]  # most frequent, longest, a-z
