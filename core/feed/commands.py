@@ -63,6 +63,13 @@ async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[
     action = words[0].lower()
     if action in personal.ACTIONS:
         return await personal.handle(feed, event, action, words[1:])
+    if action == "trending":
+        everywhere = len(words) > 1 and words[1].lower() == "all"
+        terms = await feed.trending.top(None if everywhere else event.community_key, limit=10)
+        where = "all communities" if everywhere else "this community"
+        if not terms:
+            return _reply(event, f"Nothing is rising fast in {where} right now.")
+        return _reply(event, f"Trending in {where}: " + " · ".join(terms))
     if action in ("add", "remove", "list"):
         if not event.author.is_moderator:
             raise PermissionDenied(f"Only moderators of this community can use /feed {action}.")
@@ -99,7 +106,8 @@ async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[
     if action in ORDERS:
         return await _show(event, feed, action, words[1:])
     raise InvalidInput(
-        "Use /feed hot|new|top [count] [all|<platform>], /feed prefs|mute|unmute|order|steer|reset, "
+        "Use /feed hot|new|top [count] [all|<platform>], /feed trending [all], "
+        "/feed prefs|mute|unmute|order|steer|reset, "
         "or (moderators) /feed add|remove|list."
     )
 
@@ -304,7 +312,8 @@ def commands(feed: FeedService) -> tuple[Command[Services], ...]:
         Command(
             "feed",
             "the ranked feed; moderators choose its channels",
-            "feed hot|new|top [n] [all|<platform>] · feed prefs|mute|unmute|order|steer|reset · "
+            "feed hot|new|top [n] [all|<platform>] · feed trending [all] · "
+            "feed prefs|mute|unmute|order|steer|reset · "
             "feed add|remove|list [channel]",
             partial(_feed_command, feed),
             options=(

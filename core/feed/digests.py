@@ -37,6 +37,7 @@ from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
 from core.feed.summaries import Summaries
 from core.feed.timelines import Ranking, Scope, Timelines
+from core.feed.trending import Trending
 from core.platform import measure_for
 from core.scheduler import Job
 from core.services import Services
@@ -124,6 +125,7 @@ class Digest:
     platforms: PlatformCatalog
     reasons: list[str] = field(default_factory=list)  # "why it is here", one per story
     candidates: list[Story] = field(default_factory=list)  # the stories plus the extra ones people may get
+    trending: tuple[str, ...] = ()  # the scope's fastest-rising terms
     _packed: dict[Capabilities, list[str]] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[Capabilities, bool, bool], list[str]] = field(default_factory=dict, repr=False)
     _profiles: list[Profile] | None = field(default=None, repr=False)
@@ -151,6 +153,8 @@ class Digest:
         )
         if self.intro:
             head += f"\n{self.intro}"
+        if self.trending:
+            head += f"\nTrending: {' · '.join(self.trending)}"
         blocks = [head]
         for number, (story, summary) in enumerate(zip(self.stories, self.summaries, strict=True), 1):
             block = f"{number}. {summary}\n   {_sources(story, self.platforms)}"
@@ -237,6 +241,7 @@ class Digests:
     ) -> None:
         self.services = services
         self.preferences = preferences or PreferenceStore(services.redis)
+        self.trending = Trending(services.redis)
         self.redis = services.redis
         self.timelines = timelines
         self.summaries = summaries
@@ -264,7 +269,10 @@ class Digests:
             intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
-        return Digest(scope, start, end, stories, summaries, intro, platforms, reasons, candidates)
+        trending = await self.trending.top(scope.value if scope.kind == "community" else None, now=end)
+        digest = Digest(scope, start, end, stories, summaries, intro, platforms, reasons, candidates)
+        digest.trending = tuple(trending)
+        return digest
 
     async def personal(self, digest: Digest, prefs: Preferences) -> Digest:
         """The shared digest as one person gets it: its candidates filtered by their mutes and re-ordered
@@ -287,11 +295,15 @@ class Digests:
             selection = tuple(
                 (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
             )
-            variant = digest._selections.get(selection) or await self._variant(digest, chosen, selection)
+            variant = digest._selections.get(selection) or await self._variant(
+                digest, chosen, selection, prefs
+            )
         digest._variants[prefs] = variant
         return variant
 
-    async def _variant(self, digest: Digest, chosen: list[Any], selection: tuple[object, ...]) -> Digest:
+    async def _variant(
+        self, digest: Digest, chosen: list[Any], selection: tuple[object, ...], prefs: Preferences
+    ) -> Digest:
         size = len(digest.stories)
         positions = [c.position for c in chosen]
         extra: list[str] = []
@@ -328,6 +340,7 @@ class Digests:
             platforms,
             reasons,
             stories,
+            tuple(t for t in digest.trending if t not in prefs.words),
         )
         digest._selections[selection] = variant
         return variant

@@ -22,6 +22,7 @@ from core.feed.sources import Poller
 from core.feed.subscriptions import SubscriptionStore
 from core.feed.summaries import Summaries
 from core.feed.timelines import Timelines
+from core.feed.trending import Trending
 from core.services import Services
 from core.text import clean
 
@@ -42,6 +43,7 @@ class FeedService:
         self.summaries = Summaries(redis, services.summarizer.optional)
         self.subscriptions = SubscriptionStore(redis)
         self.preferences = PreferenceStore(redis)  # each person's mutes, order and learned weights
+        self.trending = Trending(redis)
         self.digests = Digests(
             services, self.timelines, self.summaries, self.subscriptions, self.settings, self.preferences
         )
@@ -76,6 +78,8 @@ class FeedService:
             item = item_from_event(event)
             item.text = clean(item.text)
             result = await self.store.ingest([item])
+            if result.new + result.joined:
+                await self.trending.record(item)
             if result.new + result.joined and event.reply_to is not None:
                 await self.store.engage(event_item_id(event, event.reply_to.message_id), replies=1)
         elif event.kind is EventKind.EDITED and event.message_id:
