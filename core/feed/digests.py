@@ -129,7 +129,7 @@ class Digest:
     _packed: dict[Capabilities, list[str]] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[Capabilities, bool, bool], list[str]] = field(default_factory=dict, repr=False)
     _profiles: list[Profile] | None = field(default=None, repr=False)
-    _extra: asyncio.Future[list[str]] | None = field(default=None, repr=False)
+    _extra: dict[int, asyncio.Future[str]] = field(default_factory=dict, repr=False)  # position -> summary
     _variants: dict[Preferences, Digest] = field(default_factory=dict, repr=False)
     _selections: dict[tuple[object, ...], Digest] = field(default_factory=dict, repr=False)
 
@@ -306,14 +306,15 @@ class Digests:
     ) -> Digest:
         size = len(digest.stories)
         positions = [c.position for c in chosen]
-        extra: list[str] = []
-        if any(p >= size for p in positions):
-            if digest._extra is None:
-                chars = self.settings.summary_chars
-                rest = digest.candidates[size:]
-                digest._extra = asyncio.gather(*(self.summaries.story(s, chars) for s in rest))
-            extra = list(await asyncio.shield(digest._extra))
-        summaries = [*digest.summaries, *extra]
+        summaries = dict(enumerate(digest.summaries))
+        for p in positions:  # an extra candidate is summarised once per digest, when someone first needs it
+            if p >= size:
+                future = digest._extra.get(p)
+                if future is None:
+                    story = digest.candidates[p]
+                    future = asyncio.ensure_future(self.summaries.story(story, self.settings.summary_chars))
+                    digest._extra[p] = future
+                summaries[p] = await asyncio.shield(future)
         platforms = self.services.platforms
         stories = [c.story for c in chosen]
         reasons = [
