@@ -153,3 +153,29 @@ async def test_digests_apply_each_subscribers_mutes_without_more_model_calls(ser
     assert len(re.findall(r"^\d\. Summary: ", ada, re.MULTILINE)) == 5  # still a full digest
     assert third == ada  # the same preferences share one variant
     assert len({a.shared for a in outbox}) == 2  # and its stored message
+
+
+CONSOLE_SCRIPT = """/feed add
+Bitcoin and crypto prices jumped again overnight, traders say; the exchange was busy all night long.
+Community gardening day this weekend: tomatoes, beans and a new compost bin for everyone to use.
+/digest
+/choose 2
+/feed prefs
+/feed reset
+"""
+
+
+async def test_console_digest_choices_through_the_bus(services: Services) -> None:
+    """The console shows a digest's feedback as numbered choices; /choose teaches the presser's feed."""
+    from tests.core.feed.test_commands import _answers, _console
+
+    services.summarizer.provide(CountingSummarizer())
+    answers = _answers(await _console(services, CONSOLE_SCRIPT))
+    assert len(answers) == 5
+    _, digest, noted, prefs, reset = answers
+    assert "1. 👍 More like 1\n2. 👎 Less like 1\n3. 👍 More like 2\n4. 👎 Less like 2" in digest
+    first = digest.split("\n\n")[1]
+    assert first.startswith("1. Summary: Community gardening day")  # newest first when nobody reacted
+    assert noted.startswith("Noted: less like that (community, gardening, everyone), for you only.")
+    assert "Less about: community (-1), everyone (-1), gardening (-1)." in prefs
+    assert reset.startswith("Done: your feed here is back to the default")
