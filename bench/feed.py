@@ -579,7 +579,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
         await _clear(redis, fk.FEED + "sum:*")
         await _clear(redis, "chorus:{c:*}:feed:prefs")
         for platform in PLATFORMS:
-            await redis.xtrim(f"chorus:{{bus}}:outbox:{platform}", maxlen=0)
+            await redis.delete(f"chorus:{{bus}}:outbox:{platform}")
         if steered:
             await write_preferences()
         feed = FeedService(services)

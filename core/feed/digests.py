@@ -52,6 +52,7 @@ MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
 EXTRA_CANDIDATES = 3
+STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under the connection pool)
 """A shared digest also ranks this many stories beyond its own, summarised only when someone's preferences
 pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
 
@@ -212,18 +213,23 @@ def pack(sections: Sequence[str], caps: Capabilities) -> list[str]:
     measure = x_length_bound if caps.weighted_length else measure_for(caps)
     limit = caps.max_text
     chunks: list[str] = []
-    current = ""
+    current: list[str] = []
+    size = 0  # the measure of "\n\n".join(current): every measure here adds up over whitespace joins,
+    # so each piece is measured once instead of the growing message again (X's bound: no link spans a space)
     for section in sections:
-        pieces = [section] if measure(section) <= limit else split_text(section, limit, measure)
+        length = measure(section)
+        pieces = [section] if length <= limit else split_text(section, limit, measure)
         for piece in pieces:
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if measure(candidate) <= limit:
-                current = candidate
+            piece_size = length if len(pieces) == 1 else measure(piece)
+            joined = size + 2 + piece_size if current else piece_size
+            if joined <= limit:
+                current.append(piece)
+                size = joined
             else:
-                chunks.append(current)
-                current = piece
+                chunks.append("\n\n".join(current))
+                current, size = [piece], piece_size
     if current:
-        chunks.append(current)
+        chunks.append("\n\n".join(current))
     return chunks
 
 
@@ -492,6 +498,7 @@ class Digests:
         enqueued = 0
         # each person's preferences (one HMGET per community) choose among the shared digest's candidates
         people = await self.preferences.many([(sub.community_key, sub.user) for sub in todo])
+        plans: list[tuple[Subscription, Digest, Capabilities, bool, bool]] = []
         for sub, scope in zip(todo, sub_scopes, strict=True):
             digest = digests[scope.key]
             prefs = people.get((sub.community_key, sub.user)) if people else None
@@ -501,7 +508,15 @@ class Digests:
                 continue
             caps = self.capabilities(sub.platform)
             thread = self.as_thread(sub, digest, caps)
-            feedback = self.wants_feedback(sub, digest, caps)
+            plans.append((sub, digest, caps, thread, self.wants_feedback(sub, digest, caps)))
+        # messages not stored yet (new personal variants) are stored a few at a time, not one by one
+        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared}
+        todo_texts = list(missing.values())
+        for i in range(0, len(todo_texts), STORES_AT_ONCE):
+            await asyncio.gather(
+                *(self.shared_texts(d, c, t, ttl, f) for d, c, t, f in todo_texts[i : i + STORES_AT_ONCE])
+            )
+        for sub, digest, caps, thread, feedback in plans:
             shared = await self.shared_texts(digest, caps, thread, ttl, feedback)
             actions.extend(self.dumped_actions_for(sub, shared, tag=window, feedback=feedback))
             enqueued += 1
