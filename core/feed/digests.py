@@ -132,7 +132,7 @@ class Digest:
     _profiles: list[Profile] | None = field(default=None, repr=False)
     _extra: dict[int, asyncio.Future[str]] = field(default_factory=dict, repr=False)  # position -> summary
     _variants: dict[Preferences, Digest] = field(default_factory=dict, repr=False)
-    _selections: dict[tuple[object, ...], Digest] = field(default_factory=dict, repr=False)
+    _selections: dict[tuple[object, ...], asyncio.Future[Digest]] = field(default_factory=dict, repr=False)
 
     def chunks(self, caps: Capabilities) -> list[str]:
         """The digest split for a platform, computed once per platform (X's weighted length is slow)."""
@@ -301,26 +301,29 @@ class Digests:
             selection = tuple(
                 (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
             )
-            variant = digest._selections.get(selection) or await self._variant(
-                digest, chosen, selection, prefs
-            )
+            building = digest._selections.get(selection)
+            if building is None:  # the first person with this selection builds it; the others wait for it
+                building = asyncio.ensure_future(self._variant(digest, chosen, prefs))
+                digest._selections[selection] = building
+            variant = await asyncio.shield(building)
         digest._variants[prefs] = variant
         return variant
 
-    async def _variant(
-        self, digest: Digest, chosen: list[Any], selection: tuple[object, ...], prefs: Preferences
-    ) -> Digest:
+    async def _variant(self, digest: Digest, chosen: list[Any], prefs: Preferences) -> Digest:
         size = len(digest.stories)
         positions = [c.position for c in chosen]
         summaries = dict(enumerate(digest.summaries))
         for p in positions:  # an extra candidate is summarised once per digest, when someone first needs it
-            if p >= size:
-                future = digest._extra.get(p)
-                if future is None:
-                    story = digest.candidates[p]
-                    future = asyncio.ensure_future(self.summaries.story(story, self.settings.summary_chars))
-                    digest._extra[p] = future
-                summaries[p] = await asyncio.shield(future)
+            if p >= size and p not in digest._extra:
+                story = digest.candidates[p]
+                digest._extra[p] = asyncio.ensure_future(
+                    self.summaries.story(story, self.settings.summary_chars)
+                )
+        extra = [p for p in positions if p >= size]
+        for p, text in zip(
+            extra, await asyncio.gather(*(asyncio.shield(digest._extra[p]) for p in extra)), strict=True
+        ):
+            summaries[p] = text
         platforms = self.services.platforms
         stories = [c.story for c in chosen]
         reasons = [
@@ -349,7 +352,6 @@ class Digests:
             stories,
             tuple(t for t in digest.trending if t not in prefs.words),
         )
-        digest._selections[selection] = variant
         return variant
 
     async def shared(self, scope: Scope, start: float, end: float, gen: int) -> Digest:
@@ -498,12 +500,18 @@ class Digests:
         enqueued = 0
         # each person's preferences (one HMGET per community) choose among the shared digest's candidates
         people = await self.preferences.many([(sub.community_key, sub.user) for sub in todo])
+        mine: dict[str, Digest] = {}  # subscription id -> its personal variant, all built concurrently
+        if people:
+            steered = [
+                (sub.id, digests[scope.key], prefs)
+                for sub, scope in zip(todo, sub_scopes, strict=True)
+                if (prefs := people.get((sub.community_key, sub.user))) is not None
+            ]
+            built_for = await asyncio.gather(*(self.personal(d, p) for _, d, p in steered))
+            mine = {sid: variant for (sid, _, _), variant in zip(steered, built_for, strict=True)}
         plans: list[tuple[Subscription, Digest, Capabilities, bool, bool]] = []
         for sub, scope in zip(todo, sub_scopes, strict=True):
-            digest = digests[scope.key]
-            prefs = people.get((sub.community_key, sub.user)) if people else None
-            if prefs is not None:
-                digest = await self.personal(digest, prefs)
+            digest = mine.get(sub.id) or digests[scope.key]
             if digest.empty:
                 continue
             caps = self.capabilities(sub.platform)
