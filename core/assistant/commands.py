@@ -21,6 +21,7 @@ from core.assistant.compose import Composer, Request, Target, user_message
 from core.assistant.context import ConversationContext
 from core.assistant.drafts import Draft, DraftKind, DraftStore, ShareTarget, shown_id
 from core.assistant.images import ImageService
+from core.assistant.interpret import ModelInterpreter
 from core.assistant.models import ModelRuntime, describe_model
 from core.assistant.moderation import Moderator
 from core.assistant.publish import Publisher
@@ -646,6 +647,7 @@ def setup(svc: Services, *, runtime: ChatRuntime, images: Any, moderator: Any) -
     svc.previewer.provide(partial(composer_preview, assistant))
     svc.summarizer.provide(assistant.composer.summarize)
     svc.draft_requests.provide(assistant.draft_request)
+    svc.interpreter.provide(ModelInterpreter(runtime.chat_model, assistant.composer.budget_s))
     for command in commands(assistant):
         svc.commands.register(command)
     svc.mention = partial(on_mention, assistant)

@@ -18,13 +18,17 @@ from zoneinfo import ZoneInfo
 
 from core.catalog import PlatformCatalog
 from core.commands import Command, Option
-from core.contract import Action, Event, reply_to_event
+from core.contract import Action, Event, OfferChoices, reply_to_event
 from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from core.features import Feature
+from core.feed import personal
 from core.feed.cli import CLI
 from core.feed.digests import JOB_KIND, Digests
+from core.feed.feedback import feedback_choices, offers_feedback
 from core.feed.http import feed_http_runner
 from core.feed.items import Story
+from core.feed.preferences import Profile, choose
+from core.feed.reasons import explain
 from core.feed.retention import JOB_KIND as RETENTION_KIND
 from core.feed.service import FeedService
 from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
@@ -62,7 +66,19 @@ def _when(t: float, tz: str) -> str:
 
 async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[Action]:
     words = event.args.split()
-    action = words[0].lower() if words else "hot"
+    if not words:  # the person's own default order
+        prefs = await feed.preferences.get(event.community_key, event.author.id)
+        return await _show(event, feed, prefs.order or "hot", [])
+    action = words[0].lower()
+    if action in personal.ACTIONS:
+        return await personal.handle(feed, event, action, words[1:])
+    if action == "trending":
+        everywhere = len(words) > 1 and words[1].lower() == "all"
+        terms = await feed.trending.top(None if everywhere else event.community_key, limit=10)
+        where = "all communities" if everywhere else "this community"
+        if not terms:
+            return _reply(event, f"Nothing is rising fast in {where} right now.")
+        return _reply(event, f"Trending in {where}: " + " · ".join(terms))
     if action in ("add", "remove", "list"):
         if not event.author.is_moderator:
             raise PermissionDenied(f"Only moderators of this community can use /feed {action}.")
@@ -103,8 +119,8 @@ async def _feed_command(feed: FeedService, event: Event, svc: Services) -> list[
     if action == "url":
         return await _feed_url(feed, event, svc, words[1:])
     raise InvalidInput(
-        "Use /feed hot|new|top [count] [all|<platform>], /feed url, or (moderators) "
-        "/feed add|remove|list|visibility."
+        "Use /feed hot|new|top [count] [all|<platform>], /feed trending [all], /feed url, "
+        "/feed prefs|mute|unmute|order|steer|reset, or (moderators) /feed add|remove|list|visibility."
     )
 
 
@@ -182,14 +198,20 @@ async def _show(event: Event, feed: FeedService, order: Order, words: list[str])
         else:
             topics.append(word)
     scope = scope.with_topics(topics)
+    prefs = await feed.preferences.get(event.community_key, event.author.id)
+    fetch = min(limit * 2 + 5, 50) if prefs.changes_ranking else limit  # room for what mutes hide
     # "all" and platform scopes hold only what this community may see: public feeds and its own
     visible = VisibleTimelines(feed.timelines, await visible_to(feed.services.redis, [event.community_key]))
-    page = await visible.visible_page(scope, order, limit, period_s=period)
-    if not page.stories:
+    page = await visible.visible_page(scope, order, fetch, period_s=period)
+    chosen = choose(prefs, [Profile.of(s) for s in page.stories], order)[:limit]
+    if not chosen:
         return _reply(event, f"Nothing in the feed for {scope.label(feed.services.platforms)} yet.")
     title = {"hot": "Hot", "new": "New", "top": "Top"}[order]
-    lines = [f"{title} in {scope.label(feed.services.platforms)}:"]
-    lines += [f"{n}. {_line(story, feed.services.platforms)}" for n, story in enumerate(page.stories, 1)]
+    platforms, tau = feed.services.platforms, feed.settings.tau_s
+    lines = [f"{title} in {scope.label(platforms)}:"]
+    for n, c in enumerate(chosen, 1):
+        why = explain(c.story, order, tau_s=tau, more=c.more, less=c.less).text(platforms)
+        lines.append(f"{n}. {_line(c.story, platforms)}\n   why: {why}")
     return _reply(event, "\n".join(lines))
 
 
@@ -321,10 +343,18 @@ async def _digest(feed: FeedService, event: Event, svc: Services) -> list[Action
     visible = VisibleTimelines(feed.timelines, await visible_to(svc.redis, [event.community_key]))
     digests = Digests(svc, visible, feed.summaries, feed.subscriptions, feed.settings)
     digest = await digests.build(scope, now - period, now)
+    prefs = await feed.preferences.get(event.community_key, event.author.id)
+    digest = await digests.personal(digest, prefs)
     if digest.empty:
         return _reply(event, f"Nothing in the feed for {scope.label(svc.platforms)} in that period yet.")
     caps = feed.digests.capabilities(event.platform)
-    return Digests.replies_for(reply_to_event(event, ""), digest, caps)
+    replies = Digests.replies_for(reply_to_event(event, ""), digest, caps)
+    if offers_feedback(caps) and replies:  # the last message carries "more/less like this"
+        last = replies[-1]
+        choices = feedback_choices(digest.stories)
+        fields = last.model_dump(exclude={"type"})
+        replies[-1] = OfferChoices(**fields, choices=choices, allowed_user=event.author.id)
+    return replies
 
 
 # -- opt-out ----------------------------------------------------------------------------------------------
@@ -355,7 +385,8 @@ def commands(feed: FeedService) -> tuple[Command[Services], ...]:
         Command(
             "feed",
             "the ranked feed; moderators choose its channels",
-            "feed hot|new|top [n] [all|<platform>] · feed url · feed add|remove|list [channel] · "
+            "feed hot|new|top [n] [all|<platform>] · feed trending [all] · feed url · "
+            "feed prefs|mute|unmute|order|steer|reset · feed add|remove|list [channel] · "
             "feed visibility [public|private]",
             partial(_feed_command, feed),
             options=(
@@ -410,6 +441,7 @@ async def install(svc: Services) -> FeedService:
         svc.commands.register(command)
     svc.observers.append(feed.observe)
     svc.delivery_hooks.append(feed.on_delivered)
+    personal.register(svc, feed)
     svc.feed_channels.provide(feed.opted_in)
     svc.public_url.provide(feed.public_url)
     svc.scheduler.register(JOB_KIND, feed.digests.run_slot)

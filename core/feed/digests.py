@@ -26,14 +26,18 @@ from typing import Any, TypeVar
 import orjson
 
 from core.catalog import PlatformCatalog
-from core.contract import Action, Capabilities, DirectMessage, Post, Reply
+from core.contract import Action, Capabilities, DirectMessage, OfferChoices, Post, Reply
 from core.decode import as_str
 from core.feed import keys as fk
+from core.feed.feedback import feedback_choices, offers_feedback
 from core.feed.items import Story
+from core.feed.preferences import Preferences, PreferenceStore, Profile, choose
+from core.feed.reasons import explain
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
 from core.feed.summaries import Summaries
 from core.feed.timelines import Ranking, Scope, Timelines
+from core.feed.trending import Trending
 from core.platform import measure_for
 from core.scheduler import Job
 from core.services import Services
@@ -47,6 +51,10 @@ INTRO_CHARS = 280
 MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
+EXTRA_CANDIDATES = 3
+STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under the connection pool)
+"""A shared digest also ranks this many stories beyond its own, summarised only when someone's preferences
+pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
 
 
 # ARGV: ttl, window end, subscription ids joined by US. The markers are ``sent:<id>:<end>`` (built here: one
@@ -116,8 +124,15 @@ class Digest:
     summaries: list[str]
     intro: str
     platforms: PlatformCatalog
+    reasons: list[str] = field(default_factory=list)  # "why it is here", one per story
+    candidates: list[Story] = field(default_factory=list)  # the stories plus the extra ones people may get
+    trending: tuple[str, ...] = ()  # the scope's fastest-rising terms
     _packed: dict[Capabilities, list[str]] = field(default_factory=dict, repr=False)
-    _shared: dict[tuple[Capabilities, bool], list[str]] = field(default_factory=dict, repr=False)
+    _shared: dict[tuple[Capabilities, bool, bool], list[str]] = field(default_factory=dict, repr=False)
+    _profiles: list[Profile] | None = field(default=None, repr=False)
+    _extra: dict[int, asyncio.Future[str]] = field(default_factory=dict, repr=False)  # position -> summary
+    _variants: dict[Preferences, Digest] = field(default_factory=dict, repr=False)
+    _selections: dict[tuple[object, ...], asyncio.Future[Digest]] = field(default_factory=dict, repr=False)
 
     def chunks(self, caps: Capabilities) -> list[str]:
         """The digest split for a platform, computed once per platform (X's weighted length is slow)."""
@@ -139,10 +154,21 @@ class Digest:
         )
         if self.intro:
             head += f"\n{self.intro}"
+        if self.trending:
+            head += f"\nTrending: {' · '.join(self.trending)}"
         blocks = [head]
         for number, (story, summary) in enumerate(zip(self.stories, self.summaries, strict=True), 1):
-            blocks.append(f"{number}. {summary}\n   {_sources(story, self.platforms)}")
+            block = f"{number}. {summary}\n   {_sources(story, self.platforms)}"
+            if number <= len(self.reasons):
+                block += f"\n   why: {self.reasons[number - 1]}"
+            blocks.append(block)
         return blocks
+
+    def profiles(self) -> list[Profile]:
+        """The candidates as preference matching reads them, computed once per digest."""
+        if self._profiles is None:
+            self._profiles = [Profile.of(s) for s in self.candidates or self.stories]
+        return self._profiles
 
     @property
     def text(self) -> str:
@@ -187,18 +213,23 @@ def pack(sections: Sequence[str], caps: Capabilities) -> list[str]:
     measure = x_length_bound if caps.weighted_length else measure_for(caps)
     limit = caps.max_text
     chunks: list[str] = []
-    current = ""
+    current: list[str] = []
+    size = 0  # the measure of "\n\n".join(current): every measure here adds up over whitespace joins,
+    # so each piece is measured once instead of the growing message again (X's bound: no link spans a space)
     for section in sections:
-        pieces = [section] if measure(section) <= limit else split_text(section, limit, measure)
+        length = measure(section)
+        pieces = [section] if length <= limit else split_text(section, limit, measure)
         for piece in pieces:
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if measure(candidate) <= limit:
-                current = candidate
+            piece_size = length if len(pieces) == 1 else measure(piece)
+            joined = size + 2 + piece_size if current else piece_size
+            if joined <= limit:
+                current.append(piece)
+                size = joined
             else:
-                chunks.append(current)
-                current = piece
+                chunks.append("\n\n".join(current))
+                current, size = [piece], piece_size
     if current:
-        chunks.append(current)
+        chunks.append("\n\n".join(current))
     return chunks
 
 
@@ -212,8 +243,11 @@ class Digests:
         summaries: Summaries,
         subscriptions: SubscriptionStore,
         settings: FeedSettings,
+        preferences: PreferenceStore | None = None,
     ) -> None:
         self.services = services
+        self.preferences = preferences or PreferenceStore(services.redis)
+        self.trending = Trending(services.redis)
         self.redis = services.redis
         self.timelines = timelines
         self.summaries = summaries
@@ -222,6 +256,7 @@ class Digests:
         self._cache: OrderedDict[tuple[str, float, float, int], asyncio.Task[Digest]] = OrderedDict()
         self._rankings: OrderedDict[tuple[str, float, float, int], asyncio.Task[Ranking]] = OrderedDict()
         self._prototypes: dict[bool, dict[str, Any]] = {}  # DM or not -> an Action as JSON-ready fields
+        self._choice_proto: dict[str, Any] | None = None
         self._claim = self.redis.register_script(CLAIM)
         self._mark = self.redis.register_script(MARK)
         self._building = asyncio.Semaphore(BUILDS_AT_ONCE)  # bounded: a digest round must not exhaust
@@ -230,13 +265,94 @@ class Digests:
 
     # -- building ---------------------------------------------------------------------------------------
     async def build(self, scope: Scope, start: float, end: float, ranked: Ranking | None = None) -> Digest:
+        size = self.settings.digest_stories
         async with self._building:
-            stories = await self.timelines.top(scope, start, end, self.settings.digest_stories, ranked)
+            candidates = await self.timelines.top(scope, start, end, size + EXTRA_CANDIDATES, ranked)
+            stories = candidates[:size]
             chars = self.settings.summary_chars
             summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
             label = f"{period_name(start, end)} digest of {scope.label(self.services.platforms)}"
             intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
-        return Digest(scope, start, end, stories, summaries, intro, self.services.platforms)
+        platforms = self.services.platforms
+        reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
+        trending = await self.trending.top(scope.value if scope.kind == "community" else None, now=end)
+        digest = Digest(scope, start, end, stories, summaries, intro, platforms, reasons, candidates)
+        digest.trending = tuple(trending)
+        return digest
+
+    async def personal(self, digest: Digest, prefs: Preferences) -> Digest:
+        """The shared digest as one person gets it: its candidates filtered by their mutes and re-ordered
+        by their weights. No model call beyond the shared ones: the extra candidates' summaries are made
+        once per digest, and the intro of a changed selection is written without the model. People whose
+        preferences pick the same stories share one variant (and its stored messages)."""
+        if not prefs.changes_ranking or digest.empty:
+            return digest
+        found = digest._variants.get(prefs)
+        if found is not None:
+            return found
+        size = self.settings.digest_stories
+        chosen = choose(prefs, digest.profiles(), "top")[:size]
+        default = [(s.id, len(s.items)) for s in digest.stories]
+        if [(c.story.id, len(c.story.items)) for c in chosen] == default and not any(
+            c.more or c.less for c in chosen
+        ):
+            variant = digest
+        else:
+            selection = tuple(
+                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
+            )
+            building = digest._selections.get(selection)
+            if building is None:  # the first person with this selection builds it; the others wait for it
+                building = asyncio.ensure_future(self._variant(digest, chosen, prefs))
+                digest._selections[selection] = building
+            variant = await asyncio.shield(building)
+        digest._variants[prefs] = variant
+        return variant
+
+    async def _variant(self, digest: Digest, chosen: list[Any], prefs: Preferences) -> Digest:
+        size = len(digest.stories)
+        positions = [c.position for c in chosen]
+        summaries = dict(enumerate(digest.summaries))
+        for p in positions:  # an extra candidate is summarised once per digest, when someone first needs it
+            if p >= size and p not in digest._extra:
+                story = digest.candidates[p]
+                digest._extra[p] = asyncio.ensure_future(
+                    self.summaries.story(story, self.settings.summary_chars)
+                )
+        extra = [p for p in positions if p >= size]
+        for p, text in zip(
+            extra, await asyncio.gather(*(asyncio.shield(digest._extra[p]) for p in extra)), strict=True
+        ):
+            summaries[p] = text
+        platforms = self.services.platforms
+        stories = [c.story for c in chosen]
+        reasons = [
+            explain(c.story, "top", tau_s=self.settings.tau_s, now=digest.end, more=c.more, less=c.less).text(
+                platforms
+            )
+            for c in chosen
+        ]
+        more = sorted({t for c in chosen for t in c.more})
+        intro = (
+            f"Picked for you from the top {len(digest.candidates)} stories"
+            + (f", with more about {', '.join(more)}" if more else "")
+            + " (/feed prefs shows why)."
+            if stories
+            else ""
+        )
+        variant = Digest(
+            digest.scope,
+            digest.start,
+            digest.end,
+            stories,
+            [summaries[p] for p in positions],
+            intro,
+            platforms,
+            reasons,
+            stories,
+            tuple(t for t in digest.trending if t not in prefs.words),
+        )
+        return variant
 
     async def shared(self, scope: Scope, start: float, end: float, gen: int) -> Digest:
         """One build per (scope, window, generation) in this process, however many subscribers ask;
@@ -262,10 +378,13 @@ class Digests:
     def capabilities(self, platform: str) -> Capabilities:
         return self.services.platforms.capabilities(platform)
 
-    async def shared_texts(self, digest: Digest, caps: Capabilities, thread: bool, ttl_s: int) -> list[str]:
+    async def shared_texts(
+        self, digest: Digest, caps: Capabilities, thread: bool, ttl_s: int, feedback: bool = False
+    ) -> list[str]:
         """The digest's messages for one kind of platform, stored once for every subscriber who gets them
-        (``Action.shared``): one id per message, or one for the whole thread."""
-        key = (caps, thread)
+        (``Action.shared``): one id per message, or one for the whole thread. With ``feedback`` the last
+        message carries the "more/less like this" choices."""
+        key = (caps, thread, feedback)
         ids = digest._shared.get(key)
         if ids is None:
             chunks = digest.chunks(caps)
@@ -273,12 +392,21 @@ class Digests:
             if thread:
                 ids = [await bus.put_shared({"text": chunks[0], "parts": list(chunks)}, ttl_s)]
             else:
-                ids = [await bus.put_shared({"text": text}, ttl_s) for text in chunks]
+                ids = [await bus.put_shared({"text": text}, ttl_s) for text in chunks[:-1]]
+                last: dict[str, Any] = {"text": chunks[-1]}
+                if feedback:
+                    last["choices"] = [c.model_dump(mode="json") for c in feedback_choices(digest.stories)]
+                ids.append(await bus.put_shared(last, ttl_s))
             digest._shared[key] = ids
         return ids
 
+    def wants_feedback(self, sub: Subscription, digest: Digest, caps: Capabilities) -> bool:
+        """Channel digests end with "more/less like this" (buttons, or numbered choices in chats);
+        direct messages and threads stay plain."""
+        return not sub.dm and offers_feedback(caps) and not self.as_thread(sub, digest, caps)
+
     def dumped_actions_for(
-        self, sub: Subscription, shared: Sequence[str], *, tag: str
+        self, sub: Subscription, shared: Sequence[str], *, tag: str, feedback: bool = False
     ) -> list[tuple[str, bytes]]:
         """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
         serialised as the bus stores them: one validated prototype per kind of message copied with the
@@ -299,10 +427,27 @@ class Digests:
         }
         if sub.dm:
             fields["user"] = sub.user
-        return [
+        dumped = [
             (sub.platform, orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}))
             for i, blob in enumerate(shared)
         ]
+        if feedback and shared:
+            choices = self._choices_prototype()
+            last = len(shared) - 1
+            dumped[last] = (
+                sub.platform,
+                orjson.dumps({**choices, **fields, "id": f"{base}-{last}", "shared": shared[last]}),
+            )
+        return dumped
+
+    def _choices_prototype(self) -> dict[str, Any]:
+        proto = self._choice_proto
+        if proto is None:
+            example = OfferChoices(
+                id="-", platform="-", community="-", channel="-", text="", choices=(), shared="-"
+            )
+            self._choice_proto = proto = example.model_dump(mode="json")
+        return proto
 
     @staticmethod
     def as_thread(sub: Subscription, digest: Digest, caps: Capabilities) -> bool:
@@ -353,13 +498,35 @@ class Digests:
         digests = dict(zip(scopes, built, strict=True))
         actions: list[tuple[str, bytes]] = []
         enqueued = 0
+        # each person's preferences (one HMGET per community) choose among the shared digest's candidates
+        people = await self.preferences.many([(sub.community_key, sub.user) for sub in todo])
+        mine: dict[str, Digest] = {}  # subscription id -> its personal variant, all built concurrently
+        if people:
+            steered = [
+                (sub.id, digests[scope.key], prefs)
+                for sub, scope in zip(todo, sub_scopes, strict=True)
+                if (prefs := people.get((sub.community_key, sub.user))) is not None
+            ]
+            built_for = await asyncio.gather(*(self.personal(d, p) for _, d, p in steered))
+            mine = {sid: variant for (sid, _, _), variant in zip(steered, built_for, strict=True)}
+        plans: list[tuple[Subscription, Digest, Capabilities, bool, bool]] = []
         for sub, scope in zip(todo, sub_scopes, strict=True):
-            digest = digests[scope.key]
+            digest = mine.get(sub.id) or digests[scope.key]
             if digest.empty:
                 continue
             caps = self.capabilities(sub.platform)
-            shared = await self.shared_texts(digest, caps, self.as_thread(sub, digest, caps), ttl)
-            actions.extend(self.dumped_actions_for(sub, shared, tag=window))
+            thread = self.as_thread(sub, digest, caps)
+            plans.append((sub, digest, caps, thread, self.wants_feedback(sub, digest, caps)))
+        # messages not stored yet (new personal variants) are stored a few at a time, not one by one
+        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared}
+        todo_texts = list(missing.values())
+        for i in range(0, len(todo_texts), STORES_AT_ONCE):
+            await asyncio.gather(
+                *(self.shared_texts(d, c, t, ttl, f) for d, c, t, f in todo_texts[i : i + STORES_AT_ONCE])
+            )
+        for sub, digest, caps, thread, feedback in plans:
+            shared = await self.shared_texts(digest, caps, thread, ttl, feedback)
+            actions.extend(self.dumped_actions_for(sub, shared, tag=window, feedback=feedback))
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)

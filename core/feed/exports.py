@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -22,6 +22,7 @@ from core.catalog import PlatformCatalog
 from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.items import Story
+from core.feed.reasons import Reason
 from core.feed.timelines import Timelines
 from core.text import clean, truncate
 
@@ -37,6 +38,7 @@ class FeedMeta:
     self_url: str  # this feed's own URL
     platforms: PlatformCatalog  # labels and links of the stories' platforms
     next_url: str | None = None  # the next page (JSON Feed ``next_url``; Atom/RSS ``rel=next`` link)
+    reasons: Callable[[Story], Reason] | None = None  # "why it is here" (``reasons.explain``), when known
 
 
 def _time(t: float) -> datetime:
@@ -87,6 +89,8 @@ def _generator(stories: Sequence[Story], meta: FeedMeta) -> FeedGenerator:
         fe.title(story_title(story, meta.platforms))
         fe.link(href=story_link(story, meta.home_url, meta.platforms))
         text = story_text(story, meta.platforms)
+        if meta.reasons is not None:  # readers show the content: the reason ends it, like a footnote
+            text += "\n\nWhy it is here: " + meta.reasons(story).text(meta.platforms)
         fe.description(html.escape(text).replace("\n", "<br/>"))  # RSS descriptions are read as HTML
         fe.content(text, type="text")
         fe.published(_time(story.created_at))
@@ -130,6 +134,8 @@ def render_json_feed(stories: Sequence[Story], meta: FeedMeta) -> dict[str, Any]
             "tags": story.platforms,
             "_chorus": story.as_dict(meta.platforms),
         }
+        if meta.reasons is not None:
+            entry["_chorus"]["reason"] = meta.reasons(story).as_dict(meta.platforms)
         authors = _authors(story)
         if authors:
             entry["authors"] = [{"name": n} for n in authors]

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -23,6 +25,7 @@ from aiohttp import web
 
 from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
+from core.feed.reasons import explain
 from core.feed.timelines import ORDERS, Scope
 from core.web import app as web_app
 from core.web.auth import RoleCheck
@@ -152,6 +155,7 @@ class FeedHttp:
             home_url=self.base_url + "/",
             self_url=self_url,
             next_url=next_url,
+            reasons=partial(explain, order=order, tau_s=self.feed.settings.tau_s, now=time.time()),
         )
         if fmt == "json":
             body = json.dumps(render_json_feed(page.stories, meta), ensure_ascii=False).encode()

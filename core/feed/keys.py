@@ -21,6 +21,9 @@
 ``chorus:{feed}:poll:<source>``                        cursor of a polled source (and ``...:lock``)
 ``chorus:{c:<platform>:<community>}:feed:channels``    the community's opted-in channels (community-owned)
 ``chorus:{feed}:public``                               set of the community keys whose feed is public
+``chorus:{c:<platform>:<community>}:feed:prefs``       hash: user id -> that person's feed preferences (JSON)
+``chorus:{c:<platform>:<community>}:feed:terms:<hour>`` hash: term -> mentions in that hour (trending; TTL)
+``chorus:{feed}:terms:<hour>``                         hash: term -> mentions in that hour, all communities
 =====================================================  =====================================================
 """
 
@@ -88,3 +91,19 @@ def poll(source: str) -> str:
 def channels(community_key: str) -> str:
     """Opted-in channels are the community's configuration, under its own hash tag."""
     return keys.community(community_key, "feed", "channels")
+
+
+def preferences(community_key: str) -> str:
+    """Every person's feed preferences in one community: one hash, so a digest round reads a batch of
+    subscribers' preferences with one HMGET per community (and the key stays in the community's slot)."""
+    return keys.community(community_key, "feed", "prefs")
+
+
+def community_terms(community_key: str, hour: int) -> str:
+    """Term counts of one community in one hour (trending by velocity)."""
+    return keys.community(community_key, "feed", "terms", str(hour))
+
+
+def all_terms(hour: int) -> str:
+    """Term counts of every community in one hour."""
+    return f"{FEED}terms:{hour}"

@@ -16,12 +16,14 @@ from core.feed import keys as fk
 from core.feed.digests import Digests
 from core.feed.ingest import FeedStore, event_item_id, item_from_event
 from core.feed.items import FeedItem
+from core.feed.preferences import PreferenceStore
 from core.feed.retention import Retention
 from core.feed.settings import FeedSettings
 from core.feed.sources import Poller
 from core.feed.subscriptions import SubscriptionStore
 from core.feed.summaries import Summaries
 from core.feed.timelines import Timelines
+from core.feed.trending import Trending
 from core.services import Services
 from core.text import clean
 
@@ -41,7 +43,11 @@ class FeedService:
         self.timelines = Timelines(redis, self.settings.tau_s)
         self.summaries = Summaries(redis, services.summarizer.optional)
         self.subscriptions = SubscriptionStore(redis)
-        self.digests = Digests(services, self.timelines, self.summaries, self.subscriptions, self.settings)
+        self.preferences = PreferenceStore(redis)  # each person's mutes, order and learned weights
+        self.trending = Trending(redis)
+        self.digests = Digests(
+            services, self.timelines, self.summaries, self.subscriptions, self.settings, self.preferences
+        )
         self.retention = Retention(redis, self.settings)
         self.poller = Poller(services, self.store, self.settings.poll_interval_s)
 
@@ -82,6 +88,8 @@ class FeedService:
             item = item_from_event(event)
             item.text = clean(item.text)
             result = await self.store.ingest([item])
+            if result.new + result.joined:
+                await self.trending.record(item)
             if result.new + result.joined and event.reply_to is not None:
                 await self.store.engage(event_item_id(event, event.reply_to.message_id), replies=1)
         elif event.kind is EventKind.EDITED and event.message_id:

@@ -11,7 +11,7 @@ import pytest
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
-from core.contract import Action, Author, EventKind, Reply
+from core.contract import Action, Author, EventKind, OfferChoices, Reply
 from core.feed.service import FeedService
 from core.router import Router
 from core.scheduler import Scheduler
@@ -30,7 +30,7 @@ async def _say(services: Services, text: str, author: Author = USER, **kw: Any) 
     actions: list[Action] = await Router(services).route(
         event(EventKind.COMMAND, text, command=name, args=args, author=author, **kw)
     )
-    return "\n".join(a.text for a in actions if isinstance(a, Reply))
+    return "\n".join(a.text for a in actions if isinstance(a, Reply | OfferChoices))
 
 
 async def test_feed_channel_commands_are_for_moderators(services: Services) -> None:
@@ -146,7 +146,7 @@ async def test_console_session_through_the_bus(services: Services) -> None:
     added, hot, subscribed, digest, optout, new = answers
     assert added.startswith("#console is in the feed now")
     assert hot.startswith("Hot in this community:")
-    hot_lines = hot.splitlines()[1:]
+    hot_lines = [line for line in hot.splitlines()[1:] if not line.startswith("   why: ")]
     assert len(hot_lines) == 2  # three messages, two stories: the launch was posted twice
     launch = next(line for line in hot_lines if "v2.0" in line)
     assert "(2 sources)" in launch and launch.startswith(("1. [Console] you: ", "2. [Console] you: "))
@@ -159,6 +159,10 @@ async def test_console_session_through_the_bus(services: Services) -> None:
     launch_block = next(b for b in blocks[1:] if "v2.0" in b)
     assert re.match(r"\d\. Summary: ", launch_block) and "via Console by you: #console (×2)" in launch_block
     assert summarizer.calls == 3  # two stories and an intro
+    assert digest.endswith(
+        "1. 👍 More like 1\n2. 👎 Less like 1\n3. 👍 More like 2\n4. 👎 Less like 2\n"
+        "Answer with /choose <number>."
+    )  # the console's numbered feedback choices
     assert "3 already in it were removed" in optout
     assert new == "Nothing in the feed for this community yet."
 
@@ -172,7 +176,7 @@ async def test_console_digest_with_the_bundled_model(services: Services) -> None
         pytest.skip("the assistant or its bundled model is not installed")
     script = "\n".join(CONSOLE_SCRIPT.splitlines()[:4]) + "\n/digest\n"
     answers = _answers(await _console(services, script, timeout=300))
-    digest = answers[-1]
+    digest = answers[-1].split("\n\n1. 👍 More like 1")[0]  # without the feedback choices
     print("\n" + digest)
     assert digest.startswith("📰 Daily digest — this community — 2 stories")
     blocks = digest.split("\n\n")

@@ -15,14 +15,15 @@ from core import keys
 from core.bus import Bus, load_action
 from core.contract import Action, Capabilities, DirectMessage, Post
 from core.feed import keys as fk
-from core.feed.digests import Digests, pack
+from core.feed.digests import Digests, pack, x_length_bound
 from core.feed.service import FeedService
 from core.feed.subscriptions import Schedule, Subscription
 from core.feed.timelines import Scope
+from core.platform import measure_for
 from core.scheduler import Scheduler
 from core.sender import Sender
 from core.services import Services
-from core.text import x_weighted_length
+from core.text import split_text, x_weighted_length
 from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import CATALOG, RecordingPlatform, declare
 
@@ -43,7 +44,9 @@ def _ts(text: str, tz: str = "UTC") -> float:
 async def _outbox(redis: aioredis.Redis, platform: str) -> list[Action]:
     """The outbox's Actions as the sender sees them (shared digest texts filled in)."""
     bus = Bus(redis)
-    return [await bus.resolve_shared(load_action(f[b"a"])) for _, f in await redis.xrange(keys.outbox(platform))]
+    return [
+        await bus.resolve_shared(load_action(f[b"a"])) for _, f in await redis.xrange(keys.outbox(platform))
+    ]
 
 
 def _sub(n: int, **kw: object) -> Subscription:
@@ -303,3 +306,40 @@ def test_x_length_bound_never_undercounts(text: str) -> None:
     from core.feed.digests import x_length_bound
 
     assert x_length_bound(text) >= x_weighted_length(text)
+
+
+def test_pack_measures_each_piece_once_with_the_same_result() -> None:
+    """``pack`` adds measures up instead of re-measuring the growing message: same chunks as doing so."""
+
+    def reference(sections: list[str], caps: Capabilities) -> list[str]:
+        measure = x_length_bound if caps.weighted_length else measure_for(caps)
+        chunks: list[str] = []
+        current = ""
+        for section in sections:
+            pieces = (
+                [section]
+                if measure(section) <= caps.max_text
+                else split_text(section, caps.max_text, measure)
+            )
+            for piece in pieces:
+                candidate = f"{current}\n\n{piece}" if current else piece
+                if measure(candidate) <= caps.max_text:
+                    current = candidate
+                else:
+                    chunks.append(current)
+                    current = piece
+        return [*chunks, current] if current else chunks
+
+    rng = random.Random(3)
+    words = ["news", "😀", "naïve", "https://example.com/a", "x.com", "·", "×", "release", "日本語", "ok."]
+    for caps in (
+        Capabilities(max_text=280, weighted_length=True),
+        Capabilities(max_text=300, utf16_length=True),
+        Capabilities(max_text=250),
+    ):
+        for _ in range(200):
+            sections = [
+                " ".join(rng.choice(words) for _ in range(rng.randint(1, 60)))
+                for _ in range(rng.randint(1, 8))
+            ]
+            assert pack(sections, caps) == reference(sections, caps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from core.assistant.drafts import Draft, ShareTarget
-from core.contract import Action, Author, DirectMessage, EventKind, Reply
+from core.contract import Action, Author, DirectMessage, EventKind, OfferChoices, Reply
 from core.router import Router
 from core.services import Services
 from core.web.signing import feed_token_community
@@ -37,7 +37,8 @@ async def run(
 
 
 def text(actions: list[Action]) -> str:
-    return "\n".join(a.text for a in actions if isinstance(a, Reply))
+    """What the person reads: replies and the text of offered choices (a digest ends with its buttons)."""
+    return "\n".join(a.text for a in actions if isinstance(a, Reply | OfferChoices))
 
 
 async def test_dashboard_links_go_privately_and_are_rate_limited(services: Services) -> None:
