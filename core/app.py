@@ -36,7 +36,7 @@ FEATURES = ("core.builtin", "core.prompts.commands", "core.assistant.commands", 
 
 
 async def build_services(settings: Settings, redis: aioredis.Redis) -> Services:
-    services = Services(settings=settings, redis=redis, bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s))
+    services = Services(settings=settings, redis=redis, bus=Bus.from_settings(redis, settings))
     services.extras["scheduler"] = Scheduler(redis)
     for name in FEATURES:
         module = importlib.import_module(name)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bots import registry
-from core import logs
+from core import logs, redis_server
 from core.app import Run, choose_platforms, install_signal_handlers
 from core.assistant.models import describe_model
 from core.errors import ChorusError
@@ -88,10 +88,7 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
     for key, value in settings.describe().items():
         out.append(f"  {key} = {value}")
     out.append("")
-    out.append(
-        "Redis: "
-        + ("embedded (private server under the data dir)" if settings.embedded_redis else "CHORUS_REDIS_URL")
-    )
+    out.append(f"Redis: {redis_server.describe(settings)}")
     out.append(f"Model: {describe_model(settings)}")
     out.append("")
     out.append("Platforms:")

@@ -79,10 +79,10 @@ class Sender:
         try:
             action = await self.bus.resolve_shared(load_action(delivery.payload))
         except ValueError:
-            await self.bus.dead_letter(delivery, "invalid action", stream=keys.outbox(self.platform.name))
+            await self.bus.dead_letter(delivery, "invalid action")
             return
         except KeyError:  # its shared text outlived its TTL: the outbox held it for weeks
-            await self.bus.dead_letter(delivery, "shared text expired", stream=keys.outbox(self.platform.name))
+            await self.bus.dead_letter(delivery, "shared text expired")
             return
         try:
             await self.deliver(action)
@@ -91,17 +91,17 @@ class Sender:
             return
         except DeliveryRejected as exc:
             log.error("action %s rejected by %s: %s", action.id, self.platform.name, exc)
-            await self.bus.dead_letter(delivery, f"rejected: {exc}", stream=keys.outbox(self.platform.name))
+            await self.bus.dead_letter(delivery, f"rejected: {exc}")
             return
         except Exception as exc:
-            attempts = await self.bus.attempt(delivery.stream_id)
+            attempts = await self.bus.attempt(delivery)
             if attempts >= self.max_attempts:
                 log.error("action %s failed %d times, dead-lettered: %r", action.id, attempts, exc)
-                await self.bus.dead_letter(delivery, repr(exc), stream=keys.outbox(self.platform.name))
+                await self.bus.dead_letter(delivery, repr(exc))
             else:
                 log.warning("action %s failed (%r); will retry", action.id, exc)
             return
-        await self.bus.ack_action(self.platform.name, delivery)
+        await self.bus.ack(delivery)
         self.delivered += 1
 
     async def deliver(self, action: Action) -> None:

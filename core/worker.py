@@ -55,7 +55,7 @@ class Worker:
         self.max_attempts = max_attempts
         self.claim_idle_ms = claim_idle_ms
         self._slots = asyncio.Semaphore(concurrency)
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[Delivery, asyncio.Task[None]] = {}
         self._last_observed: asyncio.Task[None] | None = None
         self.processed = 0
         self.shutdown_grace_s = shutdown_grace_s
@@ -88,7 +88,7 @@ class Worker:
                 await asyncio.gather(*late, return_exceptions=True)
 
     def _spawn(self, delivery: Delivery) -> None:
-        if delivery.stream_id in self._inflight:
+        if delivery in self._inflight:
             return
         # What the feed observes (a message, then its edit or reaction) must apply in stream order;
         # requests to the assistant run concurrently.
@@ -96,11 +96,10 @@ class Worker:
         task = asyncio.create_task(self._guarded(delivery, after=self._last_observed if observed else None))
         if observed:
             self._last_observed = task
-        self._inflight[delivery.stream_id] = task
-        stream_id = delivery.stream_id
+        self._inflight[delivery] = task
 
         def forget(_task: asyncio.Task[None]) -> None:
-            self._inflight.pop(stream_id, None)
+            self._inflight.pop(delivery, None)
 
         task.add_done_callback(forget)
 
@@ -114,7 +113,7 @@ class Worker:
                 log.exception("event %s failed; it will be retried", delivery.stream_id)
 
     async def process(self, delivery: Delivery) -> None:
-        attempts = await self.bus.attempt(delivery.stream_id)
+        attempts = await self.bus.attempt(delivery)
         try:
             event = load_event(delivery.payload)
         except ValidationError as exc:
@@ -156,7 +155,7 @@ class Worker:
             if stop.is_set():
                 return
             try:
-                await self.bus.touch_events(self.name, list(self._inflight))
+                await self.bus.touch(self.name, list(self._inflight))
                 await self._reclaim()
             except Exception:
                 log.exception("claim keeping failed; retrying")

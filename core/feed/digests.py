@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from core.bus import DumpedAction
 from core.contract import Action, Capabilities, DirectMessage, Post, Reply
 from core.feed import keys as fk
 from core.feed.items import Story, platform_label
@@ -282,7 +283,7 @@ class Digests:
             digest._shared[key] = ids
         return ids
 
-    def dumped_actions_for(self, sub: Subscription, shared: Sequence[str], *, tag: str) -> list[tuple[str, bytes]]:
+    def dumped_actions_for(self, sub: Subscription, shared: Sequence[str], *, tag: str) -> list[DumpedAction]:
         """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
         serialised as the bus stores them: one validated prototype per kind of message copied with the
         subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
@@ -303,7 +304,11 @@ class Digests:
         if sub.dm:
             fields["user"] = sub.user
         return [
-            (sub.platform, orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}))
+            DumpedAction(
+                sub.platform,
+                sub.community_key,
+                orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}),
+            )
             for i, blob in enumerate(shared)
         ]
 
@@ -354,7 +359,7 @@ class Digests:
         # each scope's digest is built once, and all of them at the same time
         built = await asyncio.gather(*(self.shared(scope, start, end, gen) for scope in scopes.values()))
         digests = dict(zip(scopes, built, strict=True))
-        actions: list[tuple[str, bytes]] = []
+        actions: list[DumpedAction] = []
         enqueued = 0
         for sub, scope in zip(todo, sub_scopes, strict=True):
             digest = digests[scope.key]

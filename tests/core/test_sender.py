@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from core import keys
@@ -10,6 +11,8 @@ from core.contract import Capabilities, Choice, Edit, OfferChoices, Post, Receip
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
 from core.sender import Sender
 from tests.support import RecordingPlatform, wait_until
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 BASE = {"platform": "test", "community": "c1", "channel": "general"}
 
@@ -82,7 +85,7 @@ async def test_rejected_action_is_dead_lettered(redis: aioredis.Redis) -> None:
     sender = Sender(bus, platform)
     await _drain(sender, 1)
     assert [a.id for a in platform.sent] == ["good"]
-    assert await redis.xlen(keys.DEAD) == 1
+    assert len(await bus.dead()) == 1
 
 
 async def test_edit_targets_the_delivered_message(redis: aioredis.Redis) -> None:
@@ -126,9 +129,11 @@ async def test_shared_fields_are_filled_in_before_delivery(redis: aioredis.Redis
     bus = Bus(redis)
     platform = RecordingPlatform(capabilities=Capabilities(max_text=4000, threads=True))
     blob = await bus.put_shared({"text": "first", "parts": ["first", "second"]})
-    await bus.enqueue([Post(id="p1", **BASE, text="", shared=blob), Post(id="p2", **BASE, text="", shared=blob)])
-    [(_, fields), _] = await redis.xrange(keys.outbox("test"))
-    assert b"second" not in fields[b"a"]  # the outbox holds the reference, not the text
+    await bus.enqueue(
+        [Post(id="p1", **BASE, text="", shared=blob), Post(id="p2", **BASE, text="", shared=blob)]
+    )
+    [payload, _] = await bus.outbox("test")
+    assert b"second" not in payload  # the outbox holds the reference, not the text
     await _drain(Sender(bus, platform), 2)
     assert [(a.text, a.parts, a.shared) for a in platform.sent] == [  # type: ignore[union-attr]
         ("first", ("first", "second"), None),
@@ -144,5 +149,5 @@ async def test_action_whose_shared_text_expired_is_dead_lettered(redis: aioredis
     [delivery] = await bus.read_actions("test", sender.name, 10, 100)
     await sender.handle(delivery)
     assert platform.sent == []
-    [(_, dead)] = await redis.xrange(keys.DEAD)
+    [dead] = await bus.dead()
     assert b"shared text expired" in b"".join(dead.values())

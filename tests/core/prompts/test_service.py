@@ -9,6 +9,8 @@ from core.prompts.slots import Slot, SlotSpec, default
 from core.prompts.store import Editor, Version
 from core.prompts.template import TemplateError
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 ADA = Editor(id="u1", name="Ada", platform="discord")
 C = "discord:1"
 
