@@ -55,13 +55,13 @@ KNOWN_LIMITS = {
 CONSERVATIVE = Capabilities(max_text=1000)
 
 
-# ARGV: ttl, window end, subscription ids joined by US. The markers are ``sent:<id>:<end>`` (built here: one
+# KEYS[1] fk.SENT. ARGV: ttl, window end, subscription ids joined by US. The markers are fk.sent (built here: one
 # argument instead of a key per subscriber). Returns one character per subscriber: 1 = this run sends it
 # (claimed now, or left pending by a run that died), 0 = sent already or being sent.
 CLAIM = """
 local out, i = {}, 1
 for id in string.gmatch(ARGV[3], '[^\\31]+') do
-  local key = 'chorus:{feed}:sent:' .. id .. ':' .. ARGV[2]
+  local key = KEYS[1] .. id .. ':' .. ARGV[2]  -- fk.sent
   if redis.call('SET', key, 'p', 'NX', 'EX', ARGV[1]) or redis.call('GET', key) == 'p' then
     out[i] = '1'
   else
@@ -74,7 +74,7 @@ return table.concat(out)
 MARK = """
 local n = 0
 for id in string.gmatch(ARGV[3], '[^\\31]+') do
-  redis.call('SET', 'chorus:{feed}:sent:' .. id .. ':' .. ARGV[2], 's', 'EX', ARGV[1])
+  redis.call('SET', KEYS[1] .. id .. ':' .. ARGV[2], 's', 'EX', ARGV[1])  -- fk.sent
   n = n + 1
 end
 return n
@@ -348,7 +348,7 @@ class Digests:
         window = f"{end:.0f}"
         # SET NX of every marker (fk.sent) in one script call; a marker still "p" is a run that died after
         # claiming: its subscribers are sent again with the same Action ids, which the sender delivers once
-        states = await self._claim(keys=[fk.GEN], args=[ttl, window, "\x1f".join(s.id for s in subs)])
+        states = await self._claim(keys=[fk.SENT], args=[ttl, window, "\x1f".join(s.id for s in subs)])
         flags = states.decode() if isinstance(states, bytes) else str(states)
         todo = [s for s, flag in zip(subs, flags, strict=True) if flag == "1"]
         if not todo:
@@ -371,7 +371,7 @@ class Digests:
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)
-        await self._mark(keys=[fk.GEN], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
+        await self._mark(keys=[fk.SENT], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
         self.sent += enqueued
         return enqueued
 
