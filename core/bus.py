@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from core import keys
@@ -39,6 +41,7 @@ DONE_TTL_S = 7 * 86400
 SENT_TTL_S = 30 * 86400
 BLOB_TTL_S = 30 * 86400
 SHARED_CACHE = 256
+WARN_EVERY_S = 60.0
 _REPEATING = frozenset({"edited", "deleted", "reaction"})  # these repeat the message id by nature
 
 # Accept an Event once per platform message id, atomically with storing it.
@@ -109,6 +112,8 @@ class Bus:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.cluster = isinstance(redis, aioredis.RedisCluster)
+        self.under_replicated = 0  # Events WAIT could not confirm on enough replicas
+        self._warned_at = -WARN_EVERY_S
         self._publish = redis.register_script(_PUBLISH)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._groups_ready: set[str] = set()
@@ -165,17 +170,25 @@ class Bus:
     async def _publish_durably(self, seen: str, stream: str, args: list[str | int]) -> Any:
         """The publish script and WAIT on one connection: WAIT counts that connection's own writes."""
         target = {"target_nodes": self.redis.get_node_from_key(stream)} if self.cluster else {}  # type: ignore[attr-defined]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.eval(_PUBLISH, 2, seen, stream, *args)
-            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, **target)
-            result, replicas = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.eval(_PUBLISH, 2, seen, stream, *args)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, **target)
+                result, replicas = await pipe.execute()
+        except AttributeError as exc:  # redis-py 8.1: a topology refresh closed the pipeline's connection
+            raise RedisConnectionError("connection closed by a cluster topology refresh") from exc
         if int(replicas) < self.wait_replicas:
-            log.warning(
-                "event stored on %d of %d replicas within %d ms: a failover now could lose it",
-                int(replicas),
-                self.wait_replicas,
-                self.wait_timeout_ms,
-            )
+            self.under_replicated += 1
+            now = time.monotonic()
+            if now - self._warned_at > WARN_EVERY_S:  # once a minute, not once per Event
+                self._warned_at = now
+                log.warning(
+                    "Events stored on fewer than %d replicas within %d ms (%d so far): a failover now could "
+                    "lose them; is a replica down?",
+                    self.wait_replicas,
+                    self.wait_timeout_ms,
+                    self.under_replicated,
+                )
         return result
 
     # -- workers: consume Events ----------------------------------------------------------------

@@ -24,10 +24,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -182,6 +183,19 @@ def redis_url(settings: Settings) -> str:
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 
+class _ClusterClient(aioredis.RedisCluster):
+    """redis-py's cluster client with one race closed. While the client refreshes its view of the cluster
+    (after a failover), another task can write on a connection that was just closed, and redis-py 8.1
+    raises ``AttributeError: 'NoneType' object has no attribute 'writelines'``. It is a lost connection:
+    raised as ConnectionError, the client's own retry (which refreshes the topology) handles it."""
+
+    async def _execute_command(self, target_node: ClusterNode, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._execute_command(target_node, *args, **kwargs)
+        except AttributeError as exc:
+            raise redis.ConnectionError("connection closed during a cluster topology refresh") from exc
+
+
 def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
@@ -194,9 +208,7 @@ def connect(url: str) -> aioredis.Redis:
     name = f"{CLIENT_NAME_PREFIX}{os.getpid()}"
     if is_cluster_url(url):
         plain = url.replace("+cluster", "", 1)
-        cluster = aioredis.RedisCluster.from_url(
-            plain, client_name=name, health_check_interval=30, max_connections=256
-        )
+        cluster = _ClusterClient.from_url(plain, client_name=name, max_connections=256)
         return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(url, client_name=name, health_check_interval=30, max_connections=256)
 
