@@ -208,7 +208,7 @@ async def cpu_scaling(url: str, services: Services, processes: int, n: int = 600
         start = time.perf_counter()
         for i in range(n):
             await services.bus.publish(_event(i))
-        while await r.xlen(keys.outbox("bench")) < n:
+        while len(await services.bus.outbox("bench")) < n:
             await asyncio.sleep(0.02)
         return n / (time.perf_counter() - start)
     finally:

@@ -72,7 +72,7 @@ class Delivery:
 
     stream: str
     group: str
-    part: int
+    part: str  # the partition's hash tag
     stream_id: str
     payload: bytes
 
@@ -108,7 +108,8 @@ class Bus:
         self.partitions = partitions
         self.previous = previous_partitions if previous_partitions not in (None, partitions) else None
         # consumers drain every partition of the current and the previous layout
-        self.parts = range(max(partitions, self.previous or 0))
+        old = keys.layout(self.previous) if self.previous is not None else ()
+        self.parts = tuple(dict.fromkeys((*keys.layout(partitions), *old)))
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.cluster = isinstance(redis, aioredis.RedisCluster)
@@ -142,7 +143,7 @@ class Bus:
         self._groups_ready.add(f"{stream}|{group}")
 
     # -- adapters: publish Events ---------------------------------------------------------------
-    def part(self, community_key: str) -> int:
+    def part(self, community_key: str) -> str:
         """The partition of a community's Events and Actions."""
         return keys.partition(community_key, self.partitions)
 
@@ -293,7 +294,7 @@ class Bus:
     async def enqueue_dumped(self, actions: Sequence[DumpedAction]) -> None:
         """``enqueue`` for Actions already serialised: a digest round writes a hundred thousand from a few
         validated prototypes instead of building each as a model."""
-        by_part: dict[int, dict[str, list[str | bytes]]] = {}
+        by_part: dict[str, dict[str, list[str | bytes]]] = {}
         for action in actions:  # each community's Actions keep their order
             outboxes = by_part.setdefault(self.part(action.community_key), {})
             outboxes.setdefault(action.platform, []).append(action.payload)
@@ -380,7 +381,7 @@ class Bus:
 
     # -- internals ----------------------------------------------------------------------------
     async def _read_many(
-        self, streams: list[tuple[str, int]], group: str, consumer: str, count: int, block_ms: int
+        self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int
     ) -> list[Delivery]:
         """Read new entries from every partition. On one server that is one XREADGROUP over all the
         streams; on a cluster each stream is read on its own shard, all at once (a block that finds
@@ -394,7 +395,7 @@ class Bus:
         return [d for batch in found for d in batch]
 
     async def _read(
-        self, streams: list[tuple[str, int]], group: str, consumer: str, count: int, block_ms: int | None
+        self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int | None
     ) -> list[Delivery]:
         for stream, _ in streams:
             await self.ensure_group(stream, group)
@@ -416,7 +417,7 @@ class Bus:
         return out
 
     async def _reclaim_many(
-        self, streams: list[tuple[str, int]], group: str, consumer: str, min_idle_ms: int, count: int
+        self, streams: list[tuple[str, str]], group: str, consumer: str, min_idle_ms: int, count: int
     ) -> list[Delivery]:
         found = await asyncio.gather(
             *(self._reclaim(stream, part, group, consumer, min_idle_ms, count) for stream, part in streams)
@@ -424,7 +425,7 @@ class Bus:
         return [d for batch in found for d in batch]
 
     async def _reclaim(
-        self, stream: str, part: int, group: str, consumer: str, min_idle_ms: int, count: int
+        self, stream: str, part: str, group: str, consumer: str, min_idle_ms: int, count: int
     ) -> list[Delivery]:
         await self.ensure_group(stream, group)
         try:
@@ -438,7 +439,7 @@ class Bus:
 
 
 def _deliveries(
-    entries: list[tuple[bytes, dict[bytes, bytes] | None]], stream: str, group: str, part: int
+    entries: list[tuple[bytes, dict[bytes, bytes] | None]], stream: str, group: str, part: str
 ) -> list[Delivery]:
     out = []
     for stream_id, fields in entries:

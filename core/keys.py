@@ -5,12 +5,12 @@ braces), so every multi-key command and script stays inside one slot and the sam
 Cluster. The bus is split into partitions, each its own hash tag, so its traffic spreads over the shards:
 
 ================================================  ==========================================================
-``chorus:{bus:<p>}:events``                       stream of inbound Events (consumer group ``workers``)
-``chorus:{bus:<p>}:outbox:<platform>``            stream of Actions per platform (consumer group ``senders``)
-``chorus:{bus:<p>}:dead``                         dead-letter stream (Events and Actions that kept failing)
-``chorus:{bus:<p>}:seen:<platform>:<message id>`` a platform message already accepted (TTL, dedupe)
-``chorus:{bus:<p>}:attempts``                     hash: stream id -> processing attempts
-``chorus:{bus:<p>}:done:<event id>``              JSON list of the Action ids an Event produced (TTL)
+``chorus:{<partition>}:events``                   stream of inbound Events (consumer group ``workers``)
+``chorus:{<partition>}:outbox:<platform>``        stream of Actions per platform (consumer group ``senders``)
+``chorus:{<partition>}:dead``                     dead-letter stream (Events and Actions that kept failing)
+``chorus:{<partition>}:seen:<platform>:<msg id>`` a platform message already accepted (TTL, dedupe)
+``chorus:{<partition>}:attempts``                 hash: stream id -> processing attempts
+``chorus:{<partition>}:done:<event id>``          JSON list of the Action ids an Event produced (TTL)
 ``chorus:sent:<action id>``                       receipt of a delivered Action: it is never sent twice (TTL)
 ``chorus:msg:<platform>:<message id>``            the Action (and its ``ref``) that created a bot message
 ``chorus:choices:<conversation>``                 payloads of the last numbered choices shown as text
@@ -22,53 +22,83 @@ Cluster. The bus is split into partitions, each its own hash tag, so its traffic
 ``chorus:{feed}:...``                             the aggregated feed (core/feed/keys.py)
 ================================================  ==========================================================
 
-Partition ``p`` of the bus is chosen by a stable hash of the community key (``partition``), so one
-community's Events and Actions keep their order. Partition 0 is spelled ``{bus}``: the layout before
-partitions is exactly the layout with one partition, and upgrading is changing the number of partitions
-(docs/scaling.md). Receipts, bot messages, choices and blobs are looked up by id alone and written by one
-command each: they carry no hash tag, so Redis spreads them over every slot by their own names.
+A community's partition is chosen by a stable hash of its community key (``partition``), so its Events and
+Actions keep their order. Each of the N partitions has its own hash tag, picked so that partition ``p``'s
+slot lies in the ``p``-th N-th of the slot space (``layout``): masters own contiguous slot ranges, so each
+holds a share of the partitions in proportion to its share of the slots, whatever CRC16 makes of the names.
+A layout of one partition is spelled ``{bus}``, the names from before partitions: upgrading is changing the
+number of partitions (docs/scaling.md). Receipts, bot messages, choices and blobs are looked up by id alone
+and written by one command each: they carry no tag, so Redis spreads them over every slot by their names.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import zlib
+from collections.abc import Iterator
 
-DEFAULT_PARTITIONS = 8  # CHORUS_BUS_PARTITIONS: enough to spread over 3 masters, few enough to poll
+from redis.crc import key_slot
+
+DEFAULT_PARTITIONS = 12  # CHORUS_BUS_PARTITIONS: even over 2, 3, 4 or 6 masters; a cluster poll reads each
 WORKERS_GROUP = "workers"
 SENDERS_GROUP = "senders"
 
 
-def partition(community_key: str, partitions: int) -> int:
-    """The bus partition of a community: CRC-32, the same in every process and Python version."""
-    return zlib.crc32(community_key.encode()) % partitions
+SLOTS = 16384  # Redis Cluster's hash slots
 
 
-def bus(part: int) -> str:
-    """The prefix of one partition's keys; partition 0 keeps the unpartitioned names."""
-    return "chorus:{bus}" if part == 0 else f"chorus:{{bus:{part}}}"
+@functools.cache
+def layout(partitions: int) -> tuple[str, ...]:
+    """The hash tags of the bus partitions: partition ``p``'s tag is the first of ``bus:<p>``,
+    ``bus:<p>:1``, ``bus:<p>:2``... whose slot is in the ``p``-th ``partitions``-th of the slot space (a
+    handful of CRC16s each, once per process). One partition is ``bus``, the unpartitioned names."""
+    if partitions == 1:
+        return ("bus",)
+    tags = []
+    for p in range(partitions):
+        low, high = p * SLOTS // partitions, (p + 1) * SLOTS // partitions
+        tag = next(t for t in _candidates(p) if low <= key_slot(t.encode()) < high)
+        tags.append(tag)
+    return tuple(tags)
 
 
-def events(part: int) -> str:
+def _candidates(p: int) -> Iterator[str]:
+    yield f"bus:{p}"
+    yield from (f"bus:{p}:{k}" for k in itertools.count(1))
+
+
+def partition(community_key: str, partitions: int) -> str:
+    """The bus partition (its hash tag) of a community: CRC-32, the same in every process and run."""
+    return layout(partitions)[zlib.crc32(community_key.encode()) % partitions]
+
+
+def bus(part: str) -> str:
+    """The prefix of one partition's keys."""
+    return f"chorus:{{{part}}}"
+
+
+def events(part: str) -> str:
     return f"{bus(part)}:events"
 
 
-def dead(part: int) -> str:
+def dead(part: str) -> str:
     return f"{bus(part)}:dead"
 
 
-def attempts(part: int) -> str:
+def attempts(part: str) -> str:
     return f"{bus(part)}:attempts"
 
 
-def outbox(platform: str, part: int) -> str:
+def outbox(platform: str, part: str) -> str:
     return f"{bus(part)}:outbox:{platform}"
 
 
-def seen(platform: str, message_id: str, part: int) -> str:
+def seen(platform: str, message_id: str, part: str) -> str:
     return f"{bus(part)}:seen:{platform}:{message_id}"
 
 
-def done(event_id: str, part: int) -> str:
+def done(event_id: str, part: str) -> str:
     return f"{bus(part)}:done:{event_id}"
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from core import keys
 from core.bus import Bus, load_event
@@ -106,12 +108,18 @@ async def test_enqueue_puts_each_action_in_its_platforms_outbox_in_order(redis: 
 
 def test_partition_is_stable_and_spreads_communities() -> None:
     assert keys.partition("telegram:-1001", 8) == keys.partition("telegram:-1001", 8)  # any process, any run
-    assert keys.partition("telegram:-1001", 8) == 1491455390 % 8  # CRC-32, not Python's salted hash()
-    counts = [0] * 8
-    for n in range(1000):
-        counts[keys.partition(f"discord:{n}", 8)] += 1
-    assert max(counts) < 1000 / 8 * 1.3, counts
-    assert keys.events(0) == "chorus:{bus}:events"  # one partition is the layout from before partitions
+    assert keys.partition("telegram:-1001", 8) == keys.layout(8)[1491455390 % 8]  # CRC-32, not salted hash()
+    counts = Counter(keys.partition(f"discord:{n}", 8) for n in range(1000))
+    assert len(counts) == 8 and max(counts.values()) < 1000 / 8 * 1.3, counts
+    assert keys.events(keys.layout(1)[0]) == "chorus:{bus}:events"  # one partition: the names from before
+
+
+def test_partitions_fall_evenly_over_the_slot_space() -> None:
+    for n in (2, 3, 8, 12, 24):
+        slots = sorted(key_slot(tag.encode()) for tag in keys.layout(n))
+        assert [s * n // keys.SLOTS for s in slots] == list(range(n))  # the p-th partition in the p-th n-th
+    thirds = Counter(key_slot(tag.encode()) * 3 // keys.SLOTS for tag in keys.layout(keys.DEFAULT_PARTITIONS))
+    assert sorted(thirds.values()) == [4, 4, 4]  # 3 masters with equal slot ranges: 4 partitions each
 
 
 async def test_one_communitys_events_and_actions_keep_their_order(redis: aioredis.Redis) -> None:
