@@ -21,7 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import keys  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.contract import Action, Author, Event, EventKind, Receipt, reply_to_event  # noqa: E402
 from core.platform import BlobReader, EventSink, Platform  # noqa: E402

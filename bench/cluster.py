@@ -47,7 +47,8 @@ from core.worker import Worker  # noqa: E402
 from tests.support import RecordingPlatform  # noqa: E402
 
 COMMUNITIES = 1000
-N_EVENTS = 6000
+N_EVENTS = 3000
+N_BACKLOG = 6000
 N_WAIT = 1500
 N_ITEMS = 20_000
 PUBLISHERS = 8
@@ -77,6 +78,14 @@ class Topology:
             info = r.info("cpu")
             total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
         return total
+
+    def command_time(self) -> float:
+        """Seconds spent executing commands so far (INFO commandstats), summed over the masters: the part
+        of the CPU that is Redis doing the work, without the I/O and event-loop cost per wake-up."""
+        total = 0
+        for r in self.clients(self.masters):
+            total += sum(int(v["usec"]) for v in r.info("commandstats").values())
+        return total / 1e6
 
     def commands(self) -> list[int]:
         """Commands served so far, per master."""
@@ -157,6 +166,12 @@ class Figures:
     bus_rate: float = 0.0
     bus_cpu_us: float = 0.0
     bus_replica_cpu_us: float = 0.0
+    drain_rate: float = 0.0
+    drain_cpu_us: float = 0.0
+    drain_replica_cpu_us: float = 0.0
+    bus_cmd_us: float = 0.0
+    drain_cmd_us: float = 0.0
+    ingest_cmd_us: float = 0.0
     publish_us: float = 0.0
     publish_wait_us: float = 0.0
     under_replicated: int = 0
@@ -168,7 +183,13 @@ class Figures:
     all_commands: list[int] = field(default_factory=list)
 
 
-async def bus_traffic(topo: Topology, redis_client: aioredis.Redis, f: Figures) -> None:
+async def bus_traffic(
+    topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool
+) -> tuple[float, float, float, list[int]]:
+    """Events through publish -> worker -> sender. ``backlog``: all published before the worker and sender
+    start (they read full batches: the regime of a busy deployment); else published while they run.
+    Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
+    the masters (us), commands per master."""
     services = Services(Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client))
 
     async def answer(ev: Event, svc: Services) -> list[Action]:
@@ -178,28 +199,32 @@ async def bus_traffic(topo: Topology, redis_client: aioredis.Redis, f: Figures) 
     services.mention = answer
     platform = RecordingPlatform("bench")
     stop = asyncio.Event()
-    worker = Worker(services.bus, Router(services), concurrency=256)
+    worker = Worker(services.bus, Router(services))
     sender = Sender(services.bus, platform)
-    loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
-    events = [_event(i) for i in range(N_EVENTS)]
-    cmds0, cpu0, rcpu0 = topo.commands(), topo.cpu(), topo.cpu(topo.replicas)
+    events = [_event(i) for i in range(n)]
+    cmds0, cpu0, rcpu0, t0 = topo.commands(), topo.cpu(), topo.cpu(topo.replicas), topo.command_time()
     start = time.perf_counter()
 
     async def publisher(share: list[Event]) -> None:
         for ev in share:
             await services.bus.publish(ev)
 
+    loops = [] if backlog else [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
     await asyncio.gather(*(publisher(events[i::PUBLISHERS]) for i in range(PUBLISHERS)))
-    while len(platform.sent) < N_EVENTS:
+    if backlog:
+        loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
+    while len(platform.sent) < n:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - start
     stop.set()
     await asyncio.gather(*loops)
-    f.bus_rate = N_EVENTS / elapsed
-    f.bus_cpu_us = (topo.cpu() - cpu0) / N_EVENTS * 1e6
-    f.bus_replica_cpu_us = (topo.cpu(topo.replicas) - rcpu0) / N_EVENTS * 1e6
-    f.bus_commands = [b - a for a, b in zip(cmds0, topo.commands(), strict=True)]
-    f.bus_keys = topo.key_counts()
+    return (
+        n / elapsed,
+        (topo.cpu() - cpu0) / n * 1e6,
+        (topo.cpu(topo.replicas) - rcpu0) / n * 1e6,
+        (topo.command_time() - t0) / n * 1e6,
+        [b - a for a, b in zip(cmds0, topo.commands(), strict=True)],
+    )
 
 
 async def wait_cost(redis_client: aioredis.Redis, f: Figures) -> None:
@@ -224,12 +249,13 @@ async def feed_ingest(topo: Topology, redis_client: aioredis.Redis, f: Figures) 
     for i, item in enumerate(items):
         item.community = f"{item.platform}-c{i % (COMMUNITIES // 3)}"
     store = FeedStore(redis_client)
-    cmds0, cpu0 = topo.commands(), topo.cpu()
+    cmds0, cpu0, t0 = topo.commands(), topo.cpu(), topo.command_time()
     start = time.perf_counter()
     for n in range(0, N_ITEMS, 1000):
         await store.ingest(items[n : n + 1000])
     f.ingest_rate = N_ITEMS / (time.perf_counter() - start)
     f.ingest_cpu_us = (topo.cpu() - cpu0) / N_ITEMS * 1e6
+    f.ingest_cmd_us = (topo.command_time() - t0) / N_ITEMS * 1e6
     f.all_commands = [a + b - c for a, b, c in zip(f.bus_commands, topo.commands(), cmds0, strict=True)]
     f.all_keys = topo.key_counts()
 
@@ -239,8 +265,16 @@ async def measure(topo: Topology) -> Figures:
     client = connect(topo.url)
     try:
         await client.flushall()
-        stage(f"{topo.name}: bus")
-        await bus_traffic(topo, client, f)
+        stage(f"{topo.name}: bus, live")
+        f.bus_rate, f.bus_cpu_us, f.bus_replica_cpu_us, f.bus_cmd_us, f.bus_commands = await bus_traffic(
+            topo, client, N_EVENTS, backlog=False
+        )
+        stage(f"{topo.name}: bus, backlog")
+        f.drain_rate, f.drain_cpu_us, f.drain_replica_cpu_us, f.drain_cmd_us, drained = await bus_traffic(
+            topo, client, N_BACKLOG, backlog=True
+        )
+        f.bus_commands = [a + b for a, b in zip(f.bus_commands, drained, strict=True)]
+        f.bus_keys = topo.key_counts()
         stage(f"{topo.name}: WAIT")
         await wait_cost(client, f)
         stage(f"{topo.name}: feed ingest")
@@ -263,20 +297,45 @@ async def main() -> None:
         with cluster(Path(tmp)) as topo:
             three = await measure(topo)
     print(f"== Redis Cluster: one server vs 3 masters (each with a replica), {COMMUNITIES:,} communities ==")
-    print(f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,}; feed items {N_ITEMS:,}")
-    print(f"{'':44}{'one server':>14}{'3-master cluster':>20}{'ratio':>8}")
+    print(
+        f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,} live + {N_BACKLOG:,} backlog; feed items {N_ITEMS:,}"
+    )
+    print(f"{'':48}{'one server':>14}{'3-master cluster':>20}{'ratio':>8}")
     rows = [
-        ("bus: Events/s (this process is the limit)", one.bus_rate, three.bus_rate, "{:>14,.0f}"),
-        ("bus: Redis CPU per Event, masters (us)", one.bus_cpu_us, three.bus_cpu_us, "{:>14,.1f}"),
-        ("bus: Redis CPU per Event, replicas (us)", one.bus_replica_cpu_us, three.bus_replica_cpu_us, "{:>14,.1f}"),
+        ("bus live: Events/s (this process is the limit)", one.bus_rate, three.bus_rate, "{:>14,.0f}"),
+        ("bus live: Redis CPU per Event, masters (us)", one.bus_cpu_us, three.bus_cpu_us, "{:>14,.1f}"),
+        (
+            "bus live: Redis CPU per Event, replicas (us)",
+            one.bus_replica_cpu_us,
+            three.bus_replica_cpu_us,
+            "{:>14,.1f}",
+        ),
+        ("bus live: command time per Event, masters (us)", one.bus_cmd_us, three.bus_cmd_us, "{:>14,.1f}"),
+        ("bus backlog: Events/s", one.drain_rate, three.drain_rate, "{:>14,.0f}"),
+        (
+            "bus backlog: Redis CPU per Event, masters (us)",
+            one.drain_cpu_us,
+            three.drain_cpu_us,
+            "{:>14,.1f}",
+        ),
+        (
+            "bus backlog: CPU per Event, replicas (us)",
+            one.drain_replica_cpu_us,
+            three.drain_replica_cpu_us,
+            "{:>14,.1f}",
+        ),
+        ("bus backlog: command time per Event (us)", one.drain_cmd_us, three.drain_cmd_us, "{:>14,.1f}"),
         ("publish latency, median (us)", one.publish_us, three.publish_us, "{:>14,.0f}"),
         ("publish + WAIT 1 latency, median (us)", one.publish_wait_us, three.publish_wait_us, "{:>14,.0f}"),
         ("feed ingest: items/s", one.ingest_rate, three.ingest_rate, "{:>14,.0f}"),
         ("feed ingest: Redis CPU per item (us)", one.ingest_cpu_us, three.ingest_cpu_us, "{:>14,.1f}"),
+        ("feed ingest: command time per item (us)", one.ingest_cmd_us, three.ingest_cmd_us, "{:>14,.1f}"),
     ]
     for label, a, b, fmt in rows:
-        print(f"{label:44}{fmt.format(a)}{fmt.format(b):>20}{b / a if a else 0:>8.2f}")
-    print(f"WAIT fell short of 1 replica: {one.under_replicated} / {three.under_replicated} of {N_WAIT} publishes")
+        print(f"{label:48}{fmt.format(a)}{fmt.format(b):>20}{b / a if a else 0:>8.2f}")
+    print(
+        f"WAIT fell short of 1 replica: {one.under_replicated} / {three.under_replicated} of {N_WAIT} publishes"
+    )
     print("\nLoad spread over the 3 masters (goal: busiest <= 40 %):")
     print(f"  bus traffic      keys      {share(three.bus_keys)}")
     print(f"  bus traffic      commands  {share(three.bus_commands)}")

@@ -401,9 +401,27 @@ class Bus:
             await self.ensure_group(stream, group)
         parts = dict(streams)
         try:
-            reply: Any = await self.redis.xreadgroup(
-                group, consumer, {s: ">" for s in parts}, count=count, block=block_ms
-            )
+            if self.cluster:  # one stream: routed by its key (redis-py would ask COMMAND GETKEYS each time)
+                [stream] = parts
+                block = ["BLOCK", block_ms] if block_ms is not None else []
+                target = self.redis.get_node_from_key(stream)  # type: ignore[attr-defined]
+                reply: Any = await self.redis.execute_command(
+                    "XREADGROUP",
+                    "GROUP",
+                    group,
+                    consumer,
+                    "COUNT",
+                    count,
+                    *block,
+                    "STREAMS",
+                    stream,
+                    ">",
+                    target_nodes=target,
+                )
+            else:
+                reply = await self.redis.xreadgroup(
+                    group, consumer, {s: ">" for s in parts}, count=count, block=block_ms
+                )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
