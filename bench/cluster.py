@@ -3,7 +3,10 @@
 For each topology (both over loopback TCP, each master with one replica, the shipped redis-server):
 - bus: Events from 1,000 communities published by 8 concurrent publishers, routed by a worker (the reply
   plus one write to the community's own state) and delivered by a sender, all in this process: Events/s,
-  and the Redis CPU per Event summed over the masters (INFO cpu before and after);
+  and the Redis CPU per Event summed over the masters (INFO cpu before and after, less what the same
+  servers use idle over the same time, measured first: a mostly idle server's timers are most of its CPU,
+  and three servers have three sets of timers); also INFO commandstats time, which counts a script's inner
+  commands twice, so read it as a ratio;
 - WAIT: the publish latency with and without waiting for one replica (CHORUS_REDIS_WAIT_REPLICAS=1);
 - feed ingest: items from 1,000 communities through FeedStore.ingest: items/s and Redis CPU per item;
 - load spread over the masters: the busiest master's share of keys (DBSIZE) and of commands (INFO
@@ -70,6 +73,15 @@ class Topology:
 
     def clients(self, ports: list[int]) -> list[redis.Redis]:
         return [redis.Redis(host=HOST, port=p, socket_timeout=10) for p in ports]
+
+    idle_cpu_per_s: float = 0.0  # the masters' CPU per second with no traffic (their timers), measured first
+    idle_replica_cpu_per_s: float = 0.0
+
+    def measure_idle(self, seconds: float = 5.0) -> None:
+        cpu0, rcpu0 = self.cpu(), self.cpu(self.replicas)
+        time.sleep(seconds)
+        self.idle_cpu_per_s = (self.cpu() - cpu0) / seconds
+        self.idle_replica_cpu_per_s = (self.cpu(self.replicas) - rcpu0) / seconds
 
     def cpu(self, ports: list[int] | None = None) -> float:
         """CPU seconds (user + system) the servers used so far, summed."""
@@ -170,6 +182,7 @@ class Figures:
     drain_cpu_us: float = 0.0
     drain_replica_cpu_us: float = 0.0
     bus_cmd_us: float = 0.0
+    idle_ms_per_s: float = 0.0
     drain_cmd_us: float = 0.0
     ingest_cmd_us: float = 0.0
     publish_us: float = 0.0
@@ -185,7 +198,7 @@ class Figures:
 
 async def bus_traffic(
     topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool
-) -> tuple[float, float, float, list[int]]:
+) -> tuple[float, float, float, float, list[int]]:
     """Events through publish -> worker -> sender. ``backlog``: all published before the worker and sender
     start (they read full batches: the regime of a busy deployment); else published while they run.
     Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
@@ -220,8 +233,8 @@ async def bus_traffic(
     await asyncio.gather(*loops)
     return (
         n / elapsed,
-        (topo.cpu() - cpu0) / n * 1e6,
-        (topo.cpu(topo.replicas) - rcpu0) / n * 1e6,
+        (topo.cpu() - cpu0 - topo.idle_cpu_per_s * elapsed) / n * 1e6,
+        (topo.cpu(topo.replicas) - rcpu0 - topo.idle_replica_cpu_per_s * elapsed) / n * 1e6,
         (topo.command_time() - t0) / n * 1e6,
         [b - a for a, b in zip(cmds0, topo.commands(), strict=True)],
     )
@@ -253,8 +266,9 @@ async def feed_ingest(topo: Topology, redis_client: aioredis.Redis, f: Figures) 
     start = time.perf_counter()
     for n in range(0, N_ITEMS, 1000):
         await store.ingest(items[n : n + 1000])
-    f.ingest_rate = N_ITEMS / (time.perf_counter() - start)
-    f.ingest_cpu_us = (topo.cpu() - cpu0) / N_ITEMS * 1e6
+    elapsed = time.perf_counter() - start
+    f.ingest_rate = N_ITEMS / elapsed
+    f.ingest_cpu_us = (topo.cpu() - cpu0 - topo.idle_cpu_per_s * elapsed) / N_ITEMS * 1e6
     f.ingest_cmd_us = (topo.command_time() - t0) / N_ITEMS * 1e6
     f.all_commands = [a + b - c for a, b, c in zip(f.bus_commands, topo.commands(), cmds0, strict=True)]
     f.all_keys = topo.key_counts()
@@ -262,6 +276,9 @@ async def feed_ingest(topo: Topology, redis_client: aioredis.Redis, f: Figures) 
 
 async def measure(topo: Topology) -> Figures:
     f = Figures()
+    stage(f"{topo.name}: idle")
+    topo.measure_idle()
+    f.idle_ms_per_s = topo.idle_cpu_per_s * 1000
     client = connect(topo.url)
     try:
         await client.flushall()
@@ -302,6 +319,12 @@ async def main() -> None:
     )
     print(f"{'':48}{'one server':>14}{'3-master cluster':>20}{'ratio':>8}")
     rows = [
+        (
+            "idle: masters' CPU, ms per second (subtracted)",
+            one.idle_ms_per_s,
+            three.idle_ms_per_s,
+            "{:>14,.1f}",
+        ),
         ("bus live: Events/s (this process is the limit)", one.bus_rate, three.bus_rate, "{:>14,.0f}"),
         ("bus live: Redis CPU per Event, masters (us)", one.bus_cpu_us, three.bus_cpu_us, "{:>14,.1f}"),
         (
