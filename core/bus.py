@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -383,14 +383,33 @@ class Bus:
     async def _read_many(
         self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int
     ) -> list[Delivery]:
-        """Read new entries from every partition. On one server that is one XREADGROUP over all the
-        streams; on a cluster each stream is read on its own shard, all at once (a block that finds
+        """About ``count`` new entries (at most one more per partition) from every partition, each
+        partition's in order. Each partition is asked for its share; those that filled it are asked again
+        for what is left, so one busy partition can still fill a read."""
+        asked = max(1, -(-count // len(streams)))
+        last = await self._read_round(streams, group, consumer, asked, block_ms)
+        out = list(last)
+        while len(out) < count:
+            got = Counter(d.stream for d in last)
+            full = [s for s in streams if got[s[0]] == asked]
+            if not full:
+                break
+            asked = max(1, -(-(count - len(out)) // len(full)))
+            last = await self._read_round(full, group, consumer, asked, None)
+            out.extend(last)
+            streams = full
+        return out
+
+    async def _read_round(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, each: int, block_ms: int | None
+    ) -> list[Delivery]:
+        """One read of every stream. On one server that is one XREADGROUP over all of them; on a cluster
+        each stream is read on its own shard, all at once, first without blocking (a block that finds
         nothing costs ``block_ms`` once, not once per partition)."""
-        each = max(1, -(-count // len(streams)))
         if not self.cluster:
             return await self._read(streams, group, consumer, each, block_ms)
         found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in streams))
-        if not any(found):
+        if not any(found) and block_ms is not None:
             found = await asyncio.gather(*(self._read([s], group, consumer, each, block_ms) for s in streams))
         return [d for batch in found for d in batch]
 

@@ -68,9 +68,9 @@ async def test_touch_keeps_an_event_from_being_reclaimed(redis: aioredis.Redis) 
     bus = Bus(redis)
     await bus.publish(event())
     [held] = await bus.read_events("busy", count=1, block_ms=100)
-    await redis.execute_command("DEBUG", "SLEEP", "0.06")
+    await redis.execute_command("DEBUG", "SLEEP", "0.3")
     await bus.touch("busy", [held])
-    assert await bus.reclaim_events("thief", min_idle_ms=50) == []
+    assert await bus.reclaim_events("thief", min_idle_ms=250) == []  # reclaiming reads every partition
 
 
 async def test_dead_letter_keeps_the_payload_and_sends_apology(redis: aioredis.Redis) -> None:
@@ -132,6 +132,18 @@ async def test_one_communitys_events_and_actions_keep_their_order(redis: aioredi
     for c in range(5):
         assert [e.text for e in read if e.community == f"c{c}"] == [str(n) for n in range(c, 40, 5)]
     assert len({d.part for d in await bus.reclaim_events("w2", 0)}) > 1  # reclaimed in every partition
+
+
+async def test_a_read_takes_more_than_its_share_from_a_busy_partition(redis: aioredis.Redis) -> None:
+    bus = Bus(redis)  # 12 partitions
+    for n in range(30):
+        await bus.publish(event(message_id=f"m{n}", text=str(n)))  # one community: one partition
+    await bus.publish(event(community="elsewhere", message_id="other"))
+    first = await bus.read_events("w", count=10, block_ms=50)
+    assert 10 <= len(first) <= 11
+    rest = await bus.read_events("w", count=100, block_ms=50)
+    texts = [load_event(d.payload).text for d in first + rest if load_event(d.payload).community == "c1"]
+    assert texts == [str(n) for n in range(30)]  # all of them, in order, none twice
 
 
 async def test_changing_the_partition_count_loses_and_repeats_nothing(redis: aioredis.Redis) -> None:

@@ -101,7 +101,7 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     # the text is stored once and the 301 outbox entries refer to it
     raw = [load_action(a) for a in await services.bus.outbox("console")]
     assert {a.text for a in raw} == {""} and len({a.shared for a in raw}) == 1  # type: ignore[union-attr]
-    assert len(await services.redis.keys(keys.blob("*"))) == 1
+    assert len([k async for k in services.redis.scan_iter(match=keys.blob("*"))]) == 1  # every shard
 
 
 async def test_without_a_summarizer_summaries_are_extractive(services: Services) -> None:
