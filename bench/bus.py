@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bots import registry  # noqa: E402
-from core import keys  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.contract import Action, Author, Event, EventKind, Receipt, reply_to_event  # noqa: E402
 from core.platform import BlobReader, EventSink, Platform  # noqa: E402
@@ -210,7 +209,7 @@ async def cpu_scaling(url: str, services: Services, processes: int, n: int = 600
         start = time.perf_counter()
         for i in range(n):
             await services.bus.publish(_event(i))
-        while await r.xlen(keys.outbox("bench")) < n:
+        while len(await services.bus.outbox("bench")) < n:
             await asyncio.sleep(0.02)
         return n / (time.perf_counter() - start)
     finally:

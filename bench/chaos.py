@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis  # noqa: E402
 
-from core import keys  # noqa: E402
 from core.bus import Bus, Delivery  # noqa: E402
 from core.contract import Author, Event, EventKind, reply_to_event  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
@@ -313,7 +312,8 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
 async def _in_flight(redis: aioredis.Redis) -> int:
     """Events and Actions still in the streams (a processed Event or delivered Action is deleted)."""
     try:
-        return int(await redis.xlen(keys.EVENTS)) + int(await redis.xlen(keys.outbox("telegram")))
+        bus = Bus(redis)  # the default partitions, as the fleet under test uses
+        return await bus.backlog() + len(await bus.outbox("telegram"))
     except Exception:  # Redis restarting: count it as busy
         return 1
 
@@ -324,7 +324,8 @@ async def _trace(
     while True:
         await asyncio.sleep(5)
         try:
-            events, outbox = await redis.xlen(keys.EVENTS), await redis.xlen(keys.outbox("telegram"))
+            bus = Bus(redis)
+            events, outbox = await bus.backlog(), len(await bus.outbox("telegram"))
         except Exception as exc:  # Redis is being killed
             events = outbox = type(exc).__name__  # type: ignore[assignment]
         calls = Counter(c.method for c in tg.requests)
@@ -344,9 +345,9 @@ def _unanswered(tg: FakeTelegram, posted: dict[tuple[int, int], float]) -> int:
 async def _dead_letters(redis: aioredis.Redis) -> set[tuple[int, int]]:
     """Which mentions ended in the dead-letter stream (their Event, or an Action answering them)."""
     out: set[tuple[int, int]] = set()
-    for _, fields in await redis.xrange(keys.DEAD):
+    for fields in await Bus(redis).dead():
         data = json.loads(fields[b"payload"])
-        ref = data.get("message_id") if fields[b"stream"] == keys.EVENTS.encode() else data.get("reply_to")
+        ref = data.get("message_id") if fields[b"stream"].endswith(b":events") else data.get("reply_to")
         if ref:
             chat, _, message = str(ref).partition(":")
             out.add((int(chat), int(message.split(":")[0])))

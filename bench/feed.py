@@ -272,7 +272,7 @@ async def bench_ingest(url: str, corpus: Corpus) -> dict[str, Any]:
     cpu0 = await redis_cpu(raw)
     t0 = time.perf_counter()
     for args in chunk_args:
-        await script(keys=[fk.OPTOUT], args=args)
+        await script(keys=[fk.FEED], args=args)
     script_rate = N_COMPARE / (time.perf_counter() - t0)
     script_cpu_us = (await redis_cpu(raw) - cpu0) / N_COMPARE * 1e6
     await raw.flushdb()

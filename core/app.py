@@ -60,7 +60,7 @@ async def build(settings: Settings, redis: aioredis.Redis) -> Chorus:
     services = Services(
         settings=settings,
         redis=redis,
-        bus=Bus(redis, dedupe_ttl_s=settings.dedupe_ttl_s),
+        bus=Bus.from_settings(redis, settings),
         platforms=registry.catalog(),
     )
     await builtin.FEATURE.install(services)

@@ -6,25 +6,35 @@ Guarantees (see docs/architecture.md):
   and never enqueues half of an answer; a crashed worker's pending Events are reclaimed (XAUTOCLAIM);
 - Action ids are derived from the Event id, and a delivered Action is recorded, so a redelivered Action is
   not executed twice.
+
+The streams are split into partitions (``keys.partition``: a stable hash of the community), each under its
+own hash tag, so the bus spreads over the shards of a Redis Cluster and every multi-key step stays in one
+slot. An Event's Actions go to the outbox partition of the Event (atomically with its acknowledgement);
+Actions that answer no Event go to the partition of their community. Consumers read every partition,
+including those of a previous partition count while it drains (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-from collections import OrderedDict
-from collections.abc import Sequence
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from core import keys
 from core.contract import Action, Event, Receipt, dump_action, load_action
 from core.decode import as_str
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,8 @@ SENT_TTL_S = 30 * 86400
 BLOB_TTL_S = 30 * 86400
 SHARED_CACHE = 256
 OBSERVED, ASKED = "1", "0"  # the ``o`` field of an Event's stream entry
+WARN_EVERY_S = 60.0
+_REPEATING = frozenset({"edited", "deleted", "reaction"})  # these repeat the message id by nature
 
 # Accept an Event once per platform message id, atomically with storing it.
 _PUBLISH = """
@@ -57,23 +69,70 @@ return at - #KEYS
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An entry read from a stream, with the id needed to acknowledge it."""
+    """An entry read from a stream, with what is needed to acknowledge it: the stream (one partition's
+    events or outbox), its consumer group and the entry id (unique within its stream only)."""
 
+    stream: str
+    group: str
+    part: str  # the partition's hash tag
     stream_id: str
     payload: bytes
     observed: bool = False  # an Event the feed observes (``EventKind.observed``), marked when published
+
+    @property
+    def key(self) -> str:
+        """Unique across partitions (two streams can hold the same entry id)."""
+        return f"{self.stream}|{self.stream_id}"
+
+
+class DumpedAction(NamedTuple):
+    """An Action already serialised, with what routes it: its platform and its community key."""
+
+    platform: str
+    community_key: str
+    payload: str | bytes
 
 
 class Bus:
     """Thin typed layer over the streams; all Redis knowledge of the bus lives here."""
 
-    def __init__(self, redis: aioredis.Redis, *, dedupe_ttl_s: int = 7 * 86400) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        dedupe_ttl_s: int = 7 * 86400,
+        partitions: int = keys.DEFAULT_PARTITIONS,
+        previous_partitions: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 100,
+    ) -> None:
         self.redis = redis
         self.dedupe_ttl_s = dedupe_ttl_s
+        self.partitions = partitions
+        self.previous = previous_partitions if previous_partitions not in (None, partitions) else None
+        # consumers drain every partition of the current and the previous layout
+        old = keys.layout(self.previous) if self.previous is not None else ()
+        self.parts = tuple(dict.fromkeys((*keys.layout(partitions), *old)))
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self.cluster = isinstance(redis, aioredis.RedisCluster)
+        self.under_replicated = 0  # Events WAIT could not confirm on enough replicas
+        self._warned_at = -WARN_EVERY_S
         self._publish = redis.register_script(_PUBLISH)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._groups_ready: set[str] = set()
         self._shared: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Bus:
+        return cls(
+            redis,
+            dedupe_ttl_s=settings.dedupe_ttl_s,
+            partitions=settings.bus_partitions,
+            previous_partitions=settings.bus_partitions_previous,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
 
     # -- setup ---------------------------------------------------------------------------------
     async def ensure_group(self, stream: str, group: str) -> None:
@@ -87,132 +146,211 @@ class Bus:
         self._groups_ready.add(f"{stream}|{group}")
 
     # -- adapters: publish Events ---------------------------------------------------------------
+    def part(self, community_key: str) -> str:
+        """The partition of a community's Events and Actions."""
+        return keys.partition(community_key, self.partitions)
+
     async def publish(self, event: Event) -> str | None:
-        """Store an Event for the workers. Returns None if this platform message was seen before."""
-        seen = keys.seen(event.platform, event.message_id) if event.message_id else keys.EVENTS
-        if event.kind.value in ("edited", "deleted", "reaction"):
-            seen = keys.EVENTS  # these repeat the message id by nature
-        result = await self._publish(
-            keys=[seen, keys.EVENTS],
-            args=[self.dedupe_ttl_s, event.model_dump_json(), OBSERVED if event.kind.observed else ASKED],
-        )
+        """Store an Event for the workers. Returns None if this platform message was seen before.
+
+        With ``wait_replicas`` set, waits (WAIT) until that many replicas hold the Event, so a master's
+        crash right after this returns cannot lose it (docs/architecture.md, "Redis Cluster")."""
+        part = self.part(event.community_key)
+        stream = keys.events(part)
+        seen = stream  # no dedupe key: the script skips the SET NX
+        if event.message_id and event.kind.value not in _REPEATING:
+            seen = keys.seen(event.platform, event.message_id, part)
+            if self.previous is not None:  # accepted before the partition count changed?
+                old = keys.partition(event.community_key, self.previous)
+                if old != part and await self.redis.exists(keys.seen(event.platform, event.message_id, old)):
+                    return None
+        args: list[str | int] = [
+            self.dedupe_ttl_s,
+            event.model_dump_json(),
+            OBSERVED if event.kind.observed else ASKED,
+        ]
+        if self.wait_replicas:
+            result = await self._publish_durably(seen, stream, args)
+        else:
+            result = await self._publish(keys=[seen, stream], args=args)
         return as_str(result) if result else None
+
+    async def _publish_durably(self, seen: str, stream: str, args: list[str | int]) -> Any:
+        """The publish script and WAIT on one connection: WAIT counts that connection's own writes."""
+        target = {"target_nodes": self.redis.get_node_from_key(stream)} if self.cluster else {}  # type: ignore[attr-defined]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.eval(_PUBLISH, 2, seen, stream, *args)
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms, **target)
+                result, replicas = await pipe.execute()
+        except AttributeError as exc:  # redis-py 8.1: a topology refresh closed the pipeline's connection
+            raise RedisConnectionError("connection closed by a cluster topology refresh") from exc
+        if int(replicas) < self.wait_replicas:
+            self.under_replicated += 1
+            now = time.monotonic()
+            if now - self._warned_at > WARN_EVERY_S:  # once a minute, not once per Event
+                self._warned_at = now
+                log.warning(
+                    "Events stored on fewer than %d replicas within %d ms (%d so far): a failover now could "
+                    "lose them; is a replica down?",
+                    self.wait_replicas,
+                    self.wait_timeout_ms,
+                    self.under_replicated,
+                )
+        return result
 
     # -- workers: consume Events ----------------------------------------------------------------
     async def read_events(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
-        await self.ensure_group(keys.EVENTS, keys.WORKERS_GROUP)
-        return await self._read(keys.EVENTS, keys.WORKERS_GROUP, consumer, count, block_ms)
+        streams = [(keys.events(p), p) for p in self.parts]
+        return await self._read_many(streams, keys.WORKERS_GROUP, consumer, count, block_ms)
 
     async def reclaim_events(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
-        await self.ensure_group(keys.EVENTS, keys.WORKERS_GROUP)
-        return await self._reclaim(keys.EVENTS, keys.WORKERS_GROUP, consumer, min_idle_ms, count)
+        streams = [(keys.events(p), p) for p in self.parts]
+        return await self._reclaim_many(streams, keys.WORKERS_GROUP, consumer, min_idle_ms, count)
 
-    async def touch_events(self, consumer: str, stream_ids: Sequence[str]) -> None:
-        """Reset the idle time of Events still being worked on, so nobody reclaims them."""
-        if stream_ids:
-            await self.redis.xclaim(
-                keys.EVENTS, keys.WORKERS_GROUP, consumer, 0, list(stream_ids), justid=True
+    async def touch(self, consumer: str, deliveries: Iterable[Delivery]) -> None:
+        """Reset the idle time of entries still being worked on, so nobody reclaims them."""
+        by_stream: dict[tuple[str, str], list[str | int | bytes | memoryview]] = {}
+        for d in deliveries:
+            by_stream.setdefault((d.stream, d.group), []).append(d.stream_id)
+        await asyncio.gather(
+            *(
+                self.redis.xclaim(stream, group, consumer, 0, ids, justid=True)
+                for (stream, group), ids in by_stream.items()
             )
+        )
 
-    async def attempt(self, stream_id: str) -> int:
-        """Count one more processing attempt of an Event (a crash counts too)."""
-        return int(await self.redis.hincrby(keys.ATTEMPTS, stream_id, 1))
+    async def attempt(self, delivery: Delivery) -> int:
+        """Count one more processing attempt of an entry (a crash counts too)."""
+        return int(await self.redis.hincrby(keys.attempts(delivery.part), delivery.stream_id, 1))
 
     async def complete(self, delivery: Delivery, event_id: str, actions: Sequence[Action]) -> None:
-        """Enqueue the Event's Actions and acknowledge it, in one transaction."""
+        """Enqueue the Event's Actions (in the Event's partition) and acknowledge it, in one transaction."""
+        part = delivery.part
         async with self.redis.pipeline(transaction=True) as pipe:
             for action in actions:
-                pipe.xadd(keys.outbox(action.platform), {"a": dump_action(action)})
-            pipe.set(keys.done(event_id), json.dumps([a.id for a in actions]), ex=DONE_TTL_S)
-            pipe.xack(keys.EVENTS, keys.WORKERS_GROUP, delivery.stream_id)
-            pipe.xdel(keys.EVENTS, delivery.stream_id)
-            pipe.hdel(keys.ATTEMPTS, delivery.stream_id)
+                pipe.xadd(keys.outbox(action.platform, part), {"a": dump_action(action)})
+            pipe.set(keys.done(event_id, part), json.dumps([a.id for a in actions]), ex=DONE_TTL_S)
+            pipe.xack(delivery.stream, delivery.group, delivery.stream_id)
+            pipe.xdel(delivery.stream, delivery.stream_id)
+            pipe.hdel(keys.attempts(part), delivery.stream_id)
             await pipe.execute()
 
-    async def dead_letter(
-        self, delivery: Delivery, reason: str, actions: Sequence[Action] = (), *, stream: str = keys.EVENTS
-    ) -> None:
+    async def dead_letter(self, delivery: Delivery, reason: str, actions: Sequence[Action] = ()) -> None:
         """Park an entry that keeps failing (with the reason) and send the apology Actions instead."""
-        group = keys.WORKERS_GROUP if stream == keys.EVENTS else keys.SENDERS_GROUP
+        part = delivery.part
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.DEAD, {"stream": stream, "payload": delivery.payload, "reason": reason[:2000]})
+            pipe.xadd(
+                keys.dead(part),
+                {"stream": delivery.stream, "payload": delivery.payload, "reason": reason[:2000]},
+            )
             for action in actions:
-                pipe.xadd(keys.outbox(action.platform), {"a": dump_action(action)})
-            pipe.xack(stream, group, delivery.stream_id)
-            pipe.xdel(stream, delivery.stream_id)
-            pipe.hdel(keys.ATTEMPTS, delivery.stream_id)
+                pipe.xadd(keys.outbox(action.platform, part), {"a": dump_action(action)})
+            pipe.xack(delivery.stream, delivery.group, delivery.stream_id)
+            pipe.xdel(delivery.stream, delivery.stream_id)
+            pipe.hdel(keys.attempts(part), delivery.stream_id)
             await pipe.execute()
 
     async def settled(self, event_id: str) -> bool:
         """True once the Event was processed and every Action it produced was delivered."""
-        raw = await self.redis.get(keys.done(event_id))
-        if raw is None:
+        async with self.redis.pipeline(transaction=False) as pipe:  # the Event's partition is not known
+            for p in self.parts:
+                pipe.get(keys.done(event_id, p))
+            found = [raw for raw in await pipe.execute() if raw is not None]
+        if not found:
             return False
-        action_ids: list[str] = json.loads(raw)
+        action_ids: list[str] = json.loads(found[0])
         if not action_ids:
             return True
         return int(await self.redis.exists(*[keys.sent(a) for a in action_ids])) == len(action_ids)
 
+    async def dead(self) -> list[dict[bytes, bytes]]:
+        """Every dead-lettered entry's fields, partition by partition (for operators and tests)."""
+        out: list[dict[bytes, bytes]] = []
+        for p in self.parts:
+            entries: Any = await self.redis.xrange(keys.dead(p))
+            out.extend(fields for _, fields in entries)
+        return out
+
+    async def outbox(self, platform: str) -> list[bytes]:
+        """The Actions waiting in a platform's outbox, partition by partition (for operators and tests)."""
+        out: list[bytes] = []
+        for p in self.parts:
+            entries: Any = await self.redis.xrange(keys.outbox(platform, p))
+            out.extend(fields[b"a"] for _, fields in entries)
+        return out
+
+    async def backlog(self) -> int:
+        """Events stored and not yet completed, over every partition (for operators and tests)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in self.parts:
+                pipe.xlen(keys.events(p))
+            return sum(int(n) for n in await pipe.execute())
+
     # -- senders: consume Actions ---------------------------------------------------------------
     async def enqueue(self, actions: Sequence[Action]) -> None:
-        """Enqueue Actions that answer no Event (scheduled digests, approvals from elsewhere).
+        """Enqueue Actions that answer no Event (scheduled digests, approvals from elsewhere), each in the
+        partition of its community.
 
-        One script call, atomic like a transaction but without a reply per Action to parse: a digest
-        round enqueues a hundred thousand of them."""
-        await self.enqueue_dumped([(a.platform, dump_action(a)) for a in actions])
+        One script call per partition, atomic like a transaction but without a reply per Action to parse:
+        a digest round enqueues a hundred thousand of them."""
+        await self.enqueue_dumped(
+            [DumpedAction(a.platform, a.community_key, dump_action(a)) for a in actions]
+        )
 
-    async def enqueue_dumped(self, actions: Sequence[tuple[str, str | bytes]]) -> None:
-        """``enqueue`` for Actions already serialised, as (platform, JSON) pairs: a digest round writes a
-        hundred thousand from a few validated prototypes instead of building each as a model."""
-        if not actions:
-            return
-        by_platform: dict[str, list[str | bytes]] = {}
-        for platform, payload in actions:  # each platform's Actions keep their order
-            by_platform.setdefault(platform, []).append(payload)
-        counts = [len(payloads) for payloads in by_platform.values()]
-        await self._enqueue(
-            keys=[keys.outbox(p) for p in by_platform],
-            args=[*counts, *(a for payloads in by_platform.values() for a in payloads)],
+    async def enqueue_dumped(self, actions: Sequence[DumpedAction]) -> None:
+        """``enqueue`` for Actions already serialised: a digest round writes a hundred thousand from a few
+        validated prototypes instead of building each as a model."""
+        by_part: dict[str, dict[str, list[str | bytes]]] = {}
+        for action in actions:  # each community's Actions keep their order
+            outboxes = by_part.setdefault(self.part(action.community_key), {})
+            outboxes.setdefault(action.platform, []).append(action.payload)
+        await asyncio.gather(
+            *(
+                self._enqueue(
+                    keys=[keys.outbox(platform, part) for platform in outboxes],
+                    args=[
+                        *(len(payloads) for payloads in outboxes.values()),
+                        *(a for payloads in outboxes.values() for a in payloads),
+                    ],
+                )
+                for part, outboxes in by_part.items()
+            )
         )
 
     async def read_actions(self, platform: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
-        stream = keys.outbox(platform)
-        await self.ensure_group(stream, keys.SENDERS_GROUP)
-        return await self._read(stream, keys.SENDERS_GROUP, consumer, count, block_ms)
+        streams = [(keys.outbox(platform, p), p) for p in self.parts]
+        return await self._read_many(streams, keys.SENDERS_GROUP, consumer, count, block_ms)
 
     async def reclaim_actions(
         self, platform: str, consumer: str, min_idle_ms: int, count: int = 100
     ) -> list[Delivery]:
-        stream = keys.outbox(platform)
-        await self.ensure_group(stream, keys.SENDERS_GROUP)
-        return await self._reclaim(stream, keys.SENDERS_GROUP, consumer, min_idle_ms, count)
-
-    async def touch_actions(self, platform: str, consumer: str, stream_ids: Sequence[str]) -> None:
-        """Reset the idle time of Actions a sender holds (queued behind a slow chat), so nobody reclaims them."""
-        if stream_ids:
-            await self.redis.xclaim(
-                keys.outbox(platform), keys.SENDERS_GROUP, consumer, 0, list(stream_ids), justid=True
-            )
+        streams = [(keys.outbox(platform, p), p) for p in self.parts]
+        return await self._reclaim_many(streams, keys.SENDERS_GROUP, consumer, min_idle_ms, count)
 
     async def receipt(self, action_id: str) -> Receipt | None:
         raw = await self.redis.get(keys.sent(action_id))
         return Receipt.model_validate_json(raw) if raw else None
 
     async def record_sent(self, action: Action, receipt: Receipt) -> None:
-        """Remember a delivered Action (and which bot messages it created, for replies to them)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.sent(action.id), receipt.model_dump_json(), ex=SENT_TTL_S)
-            info = json.dumps({"action": action.id, "ref": action.ref, "event": action.event_id})
-            for message_id in receipt.message_ids:
-                pipe.set(keys.message(action.platform, message_id), info, ex=SENT_TTL_S)
-            await pipe.execute()
+        """Remember a delivered Action (and which bot messages it created, for replies to them).
 
-    async def ack_action(self, platform: str, delivery: Delivery) -> None:
-        stream = keys.outbox(platform)
+        Each key is looked up by id alone and lives in its own slot: the bot messages are written first and
+        the receipt last, so a receipt always comes with its messages."""
+        info = json.dumps({"action": action.id, "ref": action.ref, "event": action.event_id})
+        if receipt.message_ids:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for message_id in receipt.message_ids:
+                    pipe.set(keys.message(action.platform, message_id), info, ex=SENT_TTL_S)
+                await pipe.execute()
+        await self.redis.set(keys.sent(action.id), receipt.model_dump_json(), ex=SENT_TTL_S)
+
+    async def ack(self, delivery: Delivery) -> None:
+        """Acknowledge a delivered Action (or any entry handled for good)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(stream, keys.SENDERS_GROUP, delivery.stream_id)
-            pipe.xdel(stream, delivery.stream_id)
-            pipe.hdel(keys.ATTEMPTS, delivery.stream_id)
+            pipe.xack(delivery.stream, delivery.group, delivery.stream_id)
+            pipe.xdel(delivery.stream, delivery.stream_id)
+            pipe.hdel(keys.attempts(delivery.part), delivery.stream_id)
             await pipe.execute()
 
     async def bot_message(self, platform: str, message_id: str) -> dict[str, str | None] | None:
@@ -225,18 +363,26 @@ class Bus:
         await self.redis.set(keys.alive(consumer), b"1", px=ttl_ms)
 
     async def claim_from_dead_events(self, consumer: str, min_idle_ms: int) -> list[Delivery]:
-        await self.ensure_group(keys.EVENTS, keys.WORKERS_GROUP)
-        return await self._claim_from_dead(keys.EVENTS, keys.WORKERS_GROUP, consumer, min_idle_ms)
+        streams = [(keys.events(p), p) for p in self.parts]
+        return await self._claim_from_dead_many(streams, keys.WORKERS_GROUP, consumer, min_idle_ms)
 
     async def claim_from_dead_actions(self, platform: str, consumer: str, min_idle_ms: int) -> list[Delivery]:
-        stream = keys.outbox(platform)
-        await self.ensure_group(stream, keys.SENDERS_GROUP)
-        return await self._claim_from_dead(stream, keys.SENDERS_GROUP, consumer, min_idle_ms)
+        streams = [(keys.outbox(platform, p), p) for p in self.parts]
+        return await self._claim_from_dead_many(streams, keys.SENDERS_GROUP, consumer, min_idle_ms)
+
+    async def _claim_from_dead_many(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, min_idle_ms: int
+    ) -> list[Delivery]:
+        found = await asyncio.gather(
+            *(self._claim_from_dead(stream, part, group, consumer, min_idle_ms) for stream, part in streams)
+        )
+        return [d for batch in found for d in batch]
 
     async def _claim_from_dead(
-        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+        self, stream: str, part: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
     ) -> list[Delivery]:
         """Entries pending at consumers whose heartbeat expired (SIGKILLed, machine gone), claimed now."""
+        await self.ensure_group(stream, group)
         summary: Any = await self.redis.xpending(stream, group)
         out: list[Delivery] = []
         for holder in summary.get("consumers") or []:
@@ -249,7 +395,7 @@ class Bus:
             ids = [p["message_id"] for p in pending]
             if ids:
                 claimed: Any = await self.redis.xclaim(stream, group, consumer, min_idle_ms, ids)
-                out.extend(_deliveries(claimed))
+                out.extend(_deliveries(claimed, stream, group, part))
         return out
 
     # -- blobs --------------------------------------------------------------------------------
@@ -281,45 +427,110 @@ class Bus:
         return data if isinstance(data, bytes) else data.encode()
 
     # -- internals ----------------------------------------------------------------------------
-    async def _read(
-        self, stream: str, group: str, consumer: str, count: int, block_ms: int
+    async def _read_many(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int
     ) -> list[Delivery]:
+        """About ``count`` new entries (at most one more per partition) from every partition, each
+        partition's in order. Each partition is asked for its share; those that filled it are asked again
+        for what is left, so one busy partition can still fill a read."""
+        asked = max(1, -(-count // len(streams)))
+        last = await self._read_round(streams, group, consumer, asked, block_ms)
+        out = list(last)
+        while len(out) < count:
+            got = Counter(d.stream for d in last)
+            full = [s for s in streams if got[s[0]] == asked]
+            if not full:
+                break
+            asked = max(1, -(-(count - len(out)) // len(full)))
+            last = await self._read_round(full, group, consumer, asked, None)
+            out.extend(last)
+            streams = full
+        return out
+
+    async def _read_round(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, each: int, block_ms: int | None
+    ) -> list[Delivery]:
+        """One read of every stream. On one server that is one XREADGROUP over all of them; on a cluster
+        each stream is read on its own shard, all at once, first without blocking (a block that finds
+        nothing costs ``block_ms`` once, not once per partition)."""
+        if not self.cluster:
+            return await self._read(streams, group, consumer, each, block_ms)
+        found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in streams))
+        if not any(found) and block_ms is not None:
+            found = await asyncio.gather(*(self._read([s], group, consumer, each, block_ms) for s in streams))
+        return [d for batch in found for d in batch]
+
+    async def _read(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int | None
+    ) -> list[Delivery]:
+        for stream, _ in streams:
+            await self.ensure_group(stream, group)
+        parts = dict(streams)
         try:
-            reply: Any = await self.redis.xreadgroup(
-                group, consumer, {stream: ">"}, count=count, block=block_ms
-            )
+            if self.cluster:  # one stream: routed by its key (redis-py would ask COMMAND GETKEYS each time)
+                [stream] = parts
+                block = ["BLOCK", block_ms] if block_ms is not None else []
+                target = self.redis.get_node_from_key(stream)  # type: ignore[attr-defined]
+                reply: Any = await self.redis.execute_command(
+                    "XREADGROUP",
+                    "GROUP",
+                    group,
+                    consumer,
+                    "COUNT",
+                    count,
+                    *block,
+                    "STREAMS",
+                    stream,
+                    ">",
+                    target_nodes=target,
+                )
+            else:
+                reply = await self.redis.xreadgroup(
+                    group, consumer, {s: ">" for s in parts}, count=count, block=block_ms
+                )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            self._groups_ready.discard(f"{stream}|{group}")  # the stream was deleted (e.g. FLUSHALL)
-            await self.ensure_group(stream, group)
+            for stream in parts:  # a stream was deleted (e.g. FLUSHALL)
+                self._groups_ready.discard(f"{stream}|{group}")
             return []
         out: list[Delivery] = []
-        for _stream, entries in reply or []:
-            out.extend(_deliveries(entries))
+        for stream, entries in reply or []:
+            name = as_str(stream)
+            out.extend(_deliveries(entries, name, group, parts[name]))
         return out
 
-    async def _reclaim(
-        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
+    async def _reclaim_many(
+        self, streams: list[tuple[str, str]], group: str, consumer: str, min_idle_ms: int, count: int
     ) -> list[Delivery]:
+        found = await asyncio.gather(
+            *(self._reclaim(stream, part, group, consumer, min_idle_ms, count) for stream, part in streams)
+        )
+        return [d for batch in found for d in batch]
+
+    async def _reclaim(
+        self, stream: str, part: str, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[Delivery]:
+        await self.ensure_group(stream, group)
         try:
             reply: Any = await self.redis.xautoclaim(stream, group, consumer, min_idle_ms, "0-0", count=count)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self._groups_ready.discard(f"{stream}|{group}")
-            await self.ensure_group(stream, group)
             return []
-        return _deliveries(reply[1] if reply else [])
+        return _deliveries(reply[1] if reply else [], stream, group, part)
 
 
-def _deliveries(entries: list[tuple[bytes, dict[bytes, bytes] | None]]) -> list[Delivery]:
+def _deliveries(
+    entries: list[tuple[bytes, dict[bytes, bytes] | None]], stream: str, group: str, part: str
+) -> list[Delivery]:
     out = []
     for stream_id, fields in entries:
         if not fields:  # deleted while pending (Redis 6.2 returns nil fields)
             continue
         payload = fields.get(b"e") or fields.get(b"a") or b""
-        out.append(Delivery(as_str(stream_id), payload, fields.get(b"o") == OBSERVED.encode()))
+        out.append(Delivery(stream, group, part, as_str(stream_id), payload, fields.get(b"o") == OBSERVED.encode()))
     return out
 
 
@@ -327,4 +538,4 @@ def load_event(payload: bytes) -> Event:
     return Event.model_validate_json(payload)
 
 
-__all__ = ["Bus", "Delivery", "load_action", "load_event"]
+__all__ = ["Bus", "Delivery", "DumpedAction", "load_action", "load_event"]

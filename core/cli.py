@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bots import registry
-from core import logs
+from core import logs, redis_server
 from core.app import FEATURES, Run, choose_platforms, install_signal_handlers
 from core.errors import ChorusError
 from core.features import CliCommand, RunSubcommand
@@ -82,10 +82,7 @@ async def _config_check(args: argparse.Namespace, settings: Settings) -> int:
     for key, value in settings.describe().items():
         out.append(f"  {key} = {value}")
     out.append("")
-    out.append(
-        "Redis: "
-        + ("embedded (private server under the data dir)" if settings.embedded_redis else "CHORUS_REDIS_URL")
-    )
+    out.append(f"Redis: {redis_server.describe(settings)}")
     for feature in FEATURES:
         if feature.describe is not None:
             out.extend(f"{key}: {value}" for key, value in feature.describe(settings).items())

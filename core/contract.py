@@ -128,6 +128,11 @@ class _ActionBase(BaseModel):
     # copied into each one's outbox entry); the sender fills them in before anything else sees the Action.
     shared: str | None = None
 
+    @property
+    def community_key(self) -> str:
+        """The community the Action goes to, keyed like ``Event.community_key`` (it picks the bus partition)."""
+        return f"{self.platform}:{self.community}"
+
 
 class Reply(_ActionBase):
     type: Literal["reply"] = "reply"

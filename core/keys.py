@@ -1,18 +1,19 @@
 """The Redis key scheme, in one place.
 
 Every key starts with ``chorus:``. Keys that one operation touches together share a hash tag (the part in
-braces) so the same code runs on Redis Cluster:
+braces), so every multi-key command and script stays inside one slot and the same code runs on Redis
+Cluster. The bus is split into partitions, each its own hash tag, so its traffic spreads over the shards:
 
 ================================================  ==========================================================
-``chorus:{bus}:events``                           stream of inbound Events (consumer group ``workers``)
-``chorus:{bus}:outbox:<platform>``                stream of Actions per platform (consumer group ``senders``)
-``chorus:{bus}:dead``                             dead-letter stream (Events and Actions that kept failing)
-``chorus:{bus}:seen:<platform>:<message id>``     a platform message already accepted (TTL, dedupe)
-``chorus:{bus}:attempts``                         hash: Event stream id -> processing attempts
-``chorus:{bus}:done:<event id>``                  JSON list of the Action ids an Event produced (TTL)
-``chorus:{bus}:sent:<action id>``                 receipt of a delivered Action: it is never sent twice (TTL)
-``chorus:{bus}:msg:<platform>:<message id>``      the Action (and its ``ref``) that created a bot message
-``chorus:{bus}:choices:<conversation>``           payloads of the last numbered choices shown as text
+``chorus:{<partition>}:events``                   stream of inbound Events (consumer group ``workers``)
+``chorus:{<partition>}:outbox:<platform>``        stream of Actions per platform (consumer group ``senders``)
+``chorus:{<partition>}:dead``                     dead-letter stream (Events and Actions that kept failing)
+``chorus:{<partition>}:seen:<platform>:<msg id>`` a platform message already accepted (TTL, dedupe)
+``chorus:{<partition>}:attempts``                 hash: stream id -> processing attempts
+``chorus:{<partition>}:done:<event id>``          JSON list of the Action ids an Event produced (TTL)
+``chorus:sent:<action id>``                       receipt of a delivered Action: it is never sent twice (TTL)
+``chorus:msg:<platform>:<message id>``            the Action (and its ``ref``) that created a bot message
+``chorus:choices:<conversation>``                 payloads of the last numbered choices shown as text
 ``chorus:blob:<id>``                              image bytes referenced by SendImage Actions (TTL)
 ``chorus:alive:<consumer>``                       a worker's or sender's heartbeat (short TTL): while it is
                                                   missing, the consumer's pending entries are taken over
@@ -20,45 +21,102 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{sched}:job:<id>``                       a scheduled job's JSON
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
                                                   quotas, settings): one hash tag per community
-``chorus:{feed}:...``                             the aggregated feed
+``chorus:{feed}:...``                             the aggregated feed (core/feed/keys.py)
 ``chorus:{c:<platform>:<community>}:web:...``     sign-in links, sessions, personal feed tokens (core/web)
 ``chorus:{web}:secret``                           the key that signs CSRF and personal feed tokens
 ``chorus:{web}:rate:<bucket>:<who>``              a sign-in rate-limit counter (TTL = its window)
 ================================================  ==========================================================
+
+A community's partition is chosen by a stable hash of its community key (``partition``), so its Events and
+Actions keep their order. Each of the N partitions has its own hash tag, picked so that partition ``p``'s
+slot lies in the ``p``-th N-th of the slot space (``layout``): masters own contiguous slot ranges, so each
+holds a share of the partitions in proportion to its share of the slots, whatever CRC16 makes of the names.
+A layout of one partition is spelled ``{bus}``, the names from before partitions: upgrading is changing the
+number of partitions (docs/scaling.md). Receipts, bot messages, choices and blobs are looked up by id alone
+and written by one command each: they carry no tag, so Redis spreads them over every slot by their names.
 """
 
 from __future__ import annotations
 
-BUS = "chorus:{bus}"
-EVENTS = f"{BUS}:events"
-DEAD = f"{BUS}:dead"
-ATTEMPTS = f"{BUS}:attempts"
+import functools
+import itertools
+import zlib
+from collections.abc import Iterator
+
+from redis.crc import key_slot
+
+DEFAULT_PARTITIONS = 12  # CHORUS_BUS_PARTITIONS: even over 2, 3, 4 or 6 masters; a cluster poll reads each
 WORKERS_GROUP = "workers"
 SENDERS_GROUP = "senders"
 
 
-def outbox(platform: str) -> str:
-    return f"{BUS}:outbox:{platform}"
+SLOTS = 16384  # Redis Cluster's hash slots
 
 
-def seen(platform: str, message_id: str) -> str:
-    return f"{BUS}:seen:{platform}:{message_id}"
+@functools.cache
+def layout(partitions: int) -> tuple[str, ...]:
+    """The hash tags of the bus partitions: partition ``p``'s tag is the first of ``bus:<p>``,
+    ``bus:<p>:1``, ``bus:<p>:2``... whose slot is in the ``p``-th ``partitions``-th of the slot space (a
+    handful of CRC16s each, once per process). One partition is ``bus``, the unpartitioned names."""
+    if partitions == 1:
+        return ("bus",)
+    tags = []
+    for p in range(partitions):
+        low, high = p * SLOTS // partitions, (p + 1) * SLOTS // partitions
+        tag = next(t for t in _candidates(p) if low <= key_slot(t.encode()) < high)
+        tags.append(tag)
+    return tuple(tags)
 
 
-def done(event_id: str) -> str:
-    return f"{BUS}:done:{event_id}"
+def _candidates(p: int) -> Iterator[str]:
+    yield f"bus:{p}"
+    yield from (f"bus:{p}:{k}" for k in itertools.count(1))
+
+
+def partition(community_key: str, partitions: int) -> str:
+    """The bus partition (its hash tag) of a community: CRC-32, the same in every process and run."""
+    return layout(partitions)[zlib.crc32(community_key.encode()) % partitions]
+
+
+def bus(part: str) -> str:
+    """The prefix of one partition's keys."""
+    return f"chorus:{{{part}}}"
+
+
+def events(part: str) -> str:
+    return f"{bus(part)}:events"
+
+
+def dead(part: str) -> str:
+    return f"{bus(part)}:dead"
+
+
+def attempts(part: str) -> str:
+    return f"{bus(part)}:attempts"
+
+
+def outbox(platform: str, part: str) -> str:
+    return f"{bus(part)}:outbox:{platform}"
+
+
+def seen(platform: str, message_id: str, part: str) -> str:
+    return f"{bus(part)}:seen:{platform}:{message_id}"
+
+
+def done(event_id: str, part: str) -> str:
+    return f"{bus(part)}:done:{event_id}"
 
 
 def sent(action_id: str) -> str:
-    return f"{BUS}:sent:{action_id}"
+    return f"chorus:sent:{action_id}"
 
 
 def message(platform: str, message_id: str) -> str:
-    return f"{BUS}:msg:{platform}:{message_id}"
+    return f"chorus:msg:{platform}:{message_id}"
 
 
 def choices(conversation: str) -> str:
-    return f"{BUS}:choices:{conversation}"
+    return f"chorus:choices:{conversation}"
 
 
 def blob(blob_id: str) -> str:

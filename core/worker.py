@@ -59,7 +59,7 @@ class Worker:
         self.max_attempts = max_attempts
         self.claim_idle_ms = claim_idle_ms
         self._slots = asyncio.Semaphore(concurrency)
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[Delivery, asyncio.Task[None]] = {}
         self._last_observed: asyncio.Task[None] | None = None
         self.processed = 0
         self.shutdown_grace_s = shutdown_grace_s
@@ -98,7 +98,7 @@ class Worker:
                 await asyncio.gather(*late, return_exceptions=True)
 
     def _spawn(self, delivery: Delivery) -> None:
-        if delivery.stream_id in self._inflight:
+        if delivery in self._inflight:
             return
         # What the feed observes (a message, then its edit or reaction) must apply in stream order;
         # requests to the assistant run concurrently.
@@ -106,11 +106,10 @@ class Worker:
         task = asyncio.create_task(self._guarded(delivery, after=self._last_observed if observed else None))
         if observed:
             self._last_observed = task
-        self._inflight[delivery.stream_id] = task
-        stream_id = delivery.stream_id
+        self._inflight[delivery] = task
 
         def forget(_task: asyncio.Task[None]) -> None:
-            self._inflight.pop(stream_id, None)
+            self._inflight.pop(delivery, None)
 
         task.add_done_callback(forget)
 
@@ -133,7 +132,7 @@ class Worker:
                 return
 
     async def process(self, delivery: Delivery) -> None:
-        attempts = await self.bus.attempt(delivery.stream_id)
+        attempts = await self.bus.attempt(delivery)
         try:
             event = load_event(delivery.payload)
         except ValidationError as exc:
@@ -181,7 +180,7 @@ class Worker:
                     self._spawn(delivery)
                 if loop.time() - last_idle_check >= period:
                     last_idle_check = loop.time()
-                    await self.bus.touch_events(self.name, list(self._inflight))
+                    await self.bus.touch(self.name, list(self._inflight))
                     await self._reclaim()
             except REDIS_DOWN as exc:
                 self.outage.failed(exc)

@@ -1,4 +1,9 @@
-"""Shared fixtures: one real embedded Redis per test session, flushed between tests."""
+"""Shared fixtures: one real embedded Redis per test session, flushed between tests; and one real Redis
+Cluster (3 masters + 3 replicas of the shipped redis-server on loopback) that the core flows also run on.
+
+A test module marked ``pytestmark = pytest.mark.topologies`` runs every test that uses Redis twice, on one
+server and on the cluster (the ``topology`` fixture); other tests use the single server.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from core.errors import StorageError
+from core.redis_cluster import LocalCluster
 from core.redis_server import EmbeddedRedis, connect
 from core.services import Services
 from core.settings import Settings
@@ -34,19 +41,65 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.release()
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One real cluster for the session. Without CI a machine that cannot start it skips the cluster
+    runs; in CI (CI=true) that is a failure."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+    except StorageError as exc:
+        if in_ci():
+            pytest.fail(f"the Redis Cluster did not start: {exc}")
+        pytest.skip(f"the Redis Cluster did not start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "topologies: run the module's Redis tests on one server and on a cluster"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "topology" in metafunc.fixturenames and metafunc.definition.get_closest_marker("topologies"):
+        metafunc.parametrize("topology", ["single", "cluster"], indirect=True)
+
+
 @pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
-    client = connect(redis_server.url)
+def topology(request: pytest.FixtureRequest) -> str:
+    """``single`` (the embedded server) unless the module runs on both (``pytest.mark.topologies``)."""
+    return str(getattr(request, "param", "single"))
+
+
+@pytest.fixture
+def redis_url(topology: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis the test runs on: the session's server, or the session's cluster."""
+    if topology == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    server: EmbeddedRedis = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = connect(redis_url)
     await client.flushall()
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Settings:
+def settings(tmp_path: Path, redis_url: str) -> Settings:
     return Settings(
         CHORUS_DATA_DIR=tmp_path / "data",
-        CHORUS_REDIS_URL=redis_server.url,
+        CHORUS_REDIS_URL=redis_url,
         CHORUS_CLAIM_IDLE_MS=600,
     )
 

@@ -78,8 +78,13 @@ class Draft(BaseModel):
         return str(DraftRef(self.id, image=True))
 
 
+_TAKE = "local m = redis.call('SMEMBERS', KEYS[1]); redis.call('DEL', KEYS[1]); return m"
+
+
 class DraftStore:
     def __init__(self, redis: aioredis.Redis, *, ttl_s: int = DRAFT_TTL_S) -> None:
+        # a script, not MULTI: redis-py 8.1's cluster transactions fail on SMEMBERS's reply callback
+        self._take = redis.register_script(_TAKE)
         self.redis = redis
         self.ttl_s = ttl_s
 
@@ -106,10 +111,7 @@ class DraftStore:
     async def take_pending(self, community_key: str, draft_id: str) -> list[ShareTarget]:
         """Remove and return the shares waiting for approval, atomically (one approver gets them)."""
         key = keys.community(community_key, "pending", draft_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.smembers(key)
-            pipe.delete(key)
-            members, _ = await pipe.execute()
+        members = await self._take(keys=[key])
         return sorted((ShareTarget.model_validate_json(m) for m in members), key=lambda t: t.label)
 
     async def pending(self, community_key: str, draft_id: str) -> list[ShareTarget]:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from core.bus import DumpedAction
 from core.catalog import PlatformCatalog
 from core.contract import Action, Capabilities, DirectMessage, OfferChoices, Post, Reply
 from core.decode import as_str
@@ -57,13 +58,13 @@ STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under t
 pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
 
 
-# ARGV: ttl, window end, subscription ids joined by US. The markers are ``sent:<id>:<end>`` (built here: one
+# KEYS[1] fk.SENT. ARGV: ttl, window end, subscription ids joined by US. The markers are fk.sent (built here: one
 # argument instead of a key per subscriber). Returns one character per subscriber: 1 = this run sends it
 # (claimed now, or left pending by a run that died), 0 = sent already or being sent.
 CLAIM = """
 local out, i = {}, 1
 for id in string.gmatch(ARGV[3], '[^\\31]+') do
-  local key = 'chorus:{feed}:sent:' .. id .. ':' .. ARGV[2]
+  local key = KEYS[1] .. id .. ':' .. ARGV[2]  -- fk.sent
   if redis.call('SET', key, 'p', 'NX', 'EX', ARGV[1]) or redis.call('GET', key) == 'p' then
     out[i] = '1'
   else
@@ -76,7 +77,7 @@ return table.concat(out)
 MARK = """
 local n = 0
 for id in string.gmatch(ARGV[3], '[^\\31]+') do
-  redis.call('SET', 'chorus:{feed}:sent:' .. id .. ':' .. ARGV[2], 's', 'EX', ARGV[1])
+  redis.call('SET', KEYS[1] .. id .. ':' .. ARGV[2], 's', 'EX', ARGV[1])  -- fk.sent
   n = n + 1
 end
 return n
@@ -407,7 +408,7 @@ class Digests:
 
     def dumped_actions_for(
         self, sub: Subscription, shared: Sequence[str], *, tag: str, feedback: bool = False
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[DumpedAction]:
         """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
         serialised as the bus stores them: one validated prototype per kind of message copied with the
         subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
@@ -428,14 +429,19 @@ class Digests:
         if sub.dm:
             fields["user"] = sub.user
         dumped = [
-            (sub.platform, orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}))
+            DumpedAction(
+                sub.platform,
+                sub.community_key,
+                orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}),
+            )
             for i, blob in enumerate(shared)
         ]
         if feedback and shared:
             choices = self._choices_prototype()
             last = len(shared) - 1
-            dumped[last] = (
+            dumped[last] = DumpedAction(
                 sub.platform,
+                sub.community_key,
                 orjson.dumps({**choices, **fields, "id": f"{base}-{last}", "shared": shared[last]}),
             )
         return dumped
@@ -485,7 +491,7 @@ class Digests:
         window = f"{end:.0f}"
         # SET NX of every marker (fk.sent) in one script call; a marker still "p" is a run that died after
         # claiming: its subscribers are sent again with the same Action ids, which the sender delivers once
-        states = await self._claim(keys=[fk.GEN], args=[ttl, window, "\x1f".join(s.id for s in subs)])
+        states = await self._claim(keys=[fk.SENT], args=[ttl, window, "\x1f".join(s.id for s in subs)])
         flags = as_str(states)
         todo = [s for s, flag in zip(subs, flags, strict=True) if flag == "1"]
         if not todo:
@@ -496,7 +502,7 @@ class Digests:
         # each scope's digest is built once, and all of them at the same time
         built = await asyncio.gather(*(self.shared(scope, start, end, gen) for scope in scopes.values()))
         digests = dict(zip(scopes, built, strict=True))
-        actions: list[tuple[str, bytes]] = []
+        actions: list[DumpedAction] = []
         enqueued = 0
         # each person's preferences (one HMGET per community) choose among the shared digest's candidates
         people = await self.preferences.many([(sub.community_key, sub.user) for sub in todo])
@@ -530,7 +536,7 @@ class Digests:
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)
-        await self._mark(keys=[fk.GEN], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
+        await self._mark(keys=[fk.SENT], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
         self.sent += enqueued
         return enqueued
 

@@ -123,7 +123,7 @@ class FeedStore:
         return args
 
     async def _store(self, chunk: Sequence[FeedItem], args: list[Any], absolute: bool) -> IngestResult:
-        out = await self._ingest(keys=[fk.OPTOUT], args=args)
+        out = await self._ingest(keys=[fk.FEED], args=args)
         result = IngestResult()
         retry: list[tuple[int, str]] = []
         for index, status in enumerate(out):
@@ -138,7 +138,7 @@ class FeedStore:
                 head = args[base].decode().split(SEP)
                 head[8], head[9] = hint, "w"
                 args2 += [SEP.join(head).encode(), *args[base + 1 : base + 4]]
-            out2 = await self._ingest(keys=[fk.OPTOUT], args=args2)
+            out2 = await self._ingest(keys=[fk.FEED], args=args2)
             for (index, hint), status in zip(retry, out2, strict=True):
                 self._count(result, chunk[index], as_str(status), hint)
         return result
@@ -183,7 +183,7 @@ class FeedStore:
     ) -> bool:
         """Add (or, with ``absolute``, set) engagement counts; re-ranks the item's story everywhere."""
         done = await self._engage(
-            keys=[fk.OPTOUT],
+            keys=[fk.FEED],
             args=[
                 self.settings.tau_s,
                 item_id_,
@@ -205,13 +205,13 @@ class FeedStore:
         item.text = text
         if media is not None:
             item.media = media
-        return bool(await self._edit(keys=[fk.GEN], args=[item_id_, item.body()]))
+        return bool(await self._edit(keys=[fk.FEED], args=[item_id_, item.body()]))
 
     async def delete(self, *item_ids: str) -> int:
         """Remove items deleted at the source from the feed, their stories and unsent digests."""
         if not item_ids:
             return 0
-        return int(await self._delete(keys=[fk.GEN], args=[self.settings.tau_s, *item_ids]))
+        return int(await self._delete(keys=[fk.FEED], args=[self.settings.tau_s, *item_ids]))
 
     async def get(self, item_id_: str) -> FeedItem | None:
         raw = await self.redis.get(fk.item(item_id_))
@@ -224,7 +224,7 @@ class FeedStore:
         removed = 0
         while True:
             n, left = await self._purge(
-                keys=[fk.OPTOUT, fk.author(platform, author_id)],
+                keys=[fk.FEED, fk.author(platform, author_id)],
                 args=[self.settings.tau_s, author, PURGE_BATCH],
             )
             removed += int(n)

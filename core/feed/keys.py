@@ -32,14 +32,33 @@ from __future__ import annotations
 from core import keys
 
 FEED = "chorus:{feed}:"
-ITEM = FEED + "i:"
-STORY = FEED + "st:"
-TIMELINE = FEED + "tl:"
-PLATFORMS = FEED + "platforms"
-COMMUNITIES = FEED + "communities"
-OPTOUT = FEED + "optout"
-GEN = FEED + "gen"
-PUBLIC = FEED + "public"
+# What follows FEED in each kind of key. The feed's Lua scripts are given FEED as KEYS[1] and build their key
+# names from these (core/feed/scripts.py writes them into the scripts), so every name is spelled here only.
+ITEM_ = "i:"
+STORY_ = "st:"
+TIMELINE_ = "tl:"
+SOURCE_ = "src:"
+LSH_ = "lsh:"
+AUTHOR_ = "au:"
+MULTI_ = "multi"
+PLATFORMS_ = "platforms"
+COMMUNITIES_ = "communities"
+OPTOUT_ = "optout"
+GEN_ = "gen"
+SUB_ = "sub:"
+SENT_ = "sent:"
+
+ITEM = FEED + ITEM_
+STORY = FEED + STORY_
+TIMELINE = FEED + TIMELINE_
+PLATFORMS = FEED + PLATFORMS_
+COMMUNITIES = FEED + COMMUNITIES_
+OPTOUT = FEED + OPTOUT_
+GEN = FEED + GEN_
+SUBSCRIPTION = FEED + SUB_
+SENT = FEED + SENT_
+PUBLIC_ = "public"
+PUBLIC = FEED + PUBLIC_
 """Communities whose feed anyone may read; every other community's feed is private (the default)."""
 
 
@@ -57,11 +76,11 @@ def story(story_id: str) -> str:
 
 
 def lsh(partition: int) -> str:
-    return f"{FEED}lsh:{partition}"
+    return f"{FEED}{LSH_}{partition}"
 
 
 def author(platform: str, author_id: str) -> str:
-    return f"{FEED}au:{platform}:{author_id}"
+    return f"{FEED}{AUTHOR_}{platform}:{author_id}"
 
 
 def summary(digest: str) -> str:
@@ -69,7 +88,7 @@ def summary(digest: str) -> str:
 
 
 def subscription(sub_id: str) -> str:
-    return f"{FEED}sub:{sub_id}"
+    return SUBSCRIPTION + sub_id
 
 
 def slot(slot_id: str) -> str:
@@ -81,7 +100,8 @@ def user_subscriptions(platform: str, community: str, user: str) -> str:
 
 
 def sent(sub_id: str, window_end: float) -> str:
-    return f"{FEED}sent:{sub_id}:{window_end:.0f}"
+    """The digests' scripts build the same name from SENT, the subscription id and the window."""
+    return f"{SENT}{sub_id}:{window_end:.0f}"
 
 
 def poll(source: str) -> str:

@@ -37,7 +37,7 @@ class Retention:
             while True:
                 n = int(
                     await self._sweep(
-                        keys=[fk.timeline("new", "c", ck)], args=[self.settings.tau_s, cutoff, BATCH]
+                        keys=[fk.FEED, fk.timeline("new", "c", ck)], args=[self.settings.tau_s, cutoff, BATCH]
                     )
                 )
                 visited += n

@@ -1,5 +1,8 @@
 """The feed's Lua scripts: every multi-key change of the feed is one atomic script inside ``{feed}``.
 
+The scripts spell no key name: KEYS[1] is the prefix ``fk.FEED`` and the kinds of keys after it are
+written into the Lua source from core/feed/keys.py.
+
 Items are ``<prefix>\\x1e<json>`` strings (see ``items.py``); the prefix fields, 1-based here, are
 1 created, 2 community key, 3 channel, 4 source override, 5 reactions, 6 replies, 7 reposts, 8 views,
 9 normalised engagement, 10 story id ("" = the item is its own story).
@@ -11,6 +14,8 @@ periodic re-scoring: only engagement changes touch them.
 """
 
 from __future__ import annotations
+
+from core.feed import keys as fk
 
 PRIOR_ITEMS = 10
 PRIOR_ENGAGEMENT = 10.0  # a new source starts with a baseline of one unit per item
@@ -25,7 +30,16 @@ def engagement(reactions: int, replies: int, reposts: int, views: int) -> float:
 
 
 COMMON = f"""
-local P = 'chorus:{{feed}}:'
+-- KEYS[1] is always the feed's key prefix (fk.FEED): it routes the call and every name starts with it
+local P = KEYS[1]
+local ITEM, STORY, TL, SRC, LSH = P .. '{fk.ITEM_}', P .. '{fk.STORY_}', P .. '{fk.TIMELINE_}', P .. '{fk.SOURCE_}',
+  P .. '{fk.LSH_}'
+local AUTHOR, MULTI, PLATFORMS, COMMUNITIES = P .. '{fk.AUTHOR_}', P .. '{fk.MULTI_}', P .. '{fk.PLATFORMS_}',
+  P .. '{fk.COMMUNITIES_}'
+local OPTOUT, GEN = P .. '{fk.OPTOUT_}', P .. '{fk.GEN_}'
+local function tl(order, kind, scope)  -- fk.timeline
+  return TL .. order .. ':' .. kind .. ':' .. scope
+end
 local SEP, HEND = '\\31', '\\30'
 local PRIOR_N, PRIOR_E, FLOOR = {PRIOR_ITEMS}, {PRIOR_ENGAGEMENT}, {BASELINE_FLOOR}
 
@@ -52,7 +66,7 @@ local function source_of(f)
 end
 
 local function baseline(src)
-  local s = redis.call('HMGET', P .. 'src:' .. src, 'n', 'e')
+  local s = redis.call('HMGET', SRC .. src, 'n', 'e')
   local b = ((tonumber(s[2]) or 0) + PRIOR_E) / ((tonumber(s[1]) or 0) + PRIOR_N)
   if b < FLOOR then b = FLOOR end
   return b
@@ -63,7 +77,7 @@ local function platform_of(ck)
 end
 
 local function story_ids(sid)
-  local m = redis.call('SMEMBERS', P .. 'st:' .. sid)
+  local m = redis.call('SMEMBERS', STORY .. sid)
   if #m == 0 then return {{sid}} end
   return m
 end
@@ -76,7 +90,7 @@ local function story_records(sids, scores)
   local n = #sids
   if n == 0 then return '' end
   local keys, vals = {{}}, {{}}
-  for i = 1, n do keys[i] = P .. 'i:' .. sids[i] end
+  for i = 1, n do keys[i] = ITEM .. sids[i] end
   for i = 1, n, 4000 do
     local got = redis.call('MGET', unpack(keys, i, math.min(i + 3999, n)))
     for j = 1, #got do vals[i + j - 1] = got[j] end
@@ -89,7 +103,7 @@ local function story_records(sids, scores)
       out[k + 1] = '\\28'; out[k + 2] = sid; out[k + 3] = '\\28'; out[k + 4] = v; k = k + 4
     else
       for _, id in ipairs(story_ids(sid)) do
-        local w = redis.call('GET', P .. 'i:' .. id)
+        local w = redis.call('GET', ITEM .. id)
         if w then out[k + 1] = '\\28'; out[k + 2] = id; out[k + 3] = '\\28'; out[k + 4] = w; k = k + 4 end
       end
     end
@@ -100,17 +114,17 @@ end
 
 local function index(sid, ck, tnew, hot)
   local p = platform_of(ck)
-  redis.call('ZADD', P .. 'tl:new:c:' .. ck, tnew, sid)
-  redis.call('ZADD', P .. 'tl:hot:c:' .. ck, hot, sid)
-  redis.call('ZADD', P .. 'tl:new:p:' .. p, tnew, sid)
-  redis.call('ZADD', P .. 'tl:hot:p:' .. p, hot, sid)
+  redis.call('ZADD', tl('new', 'c', ck), tnew, sid)
+  redis.call('ZADD', tl('hot', 'c', ck), hot, sid)
+  redis.call('ZADD', tl('new', 'p', p), tnew, sid)
+  redis.call('ZADD', tl('hot', 'p', p), hot, sid)
 end
 
 -- Re-score a story from its living items; drop it from the scopes in `old` it is no longer in.
 local function restory(sid, old, tau)
   local sum, tmin, tmax, scopes, plats, alive = 0, nil, nil, {{}}, {{}}, 0
   for _, id in ipairs(story_ids(sid)) do
-    local v = redis.call('GET', P .. 'i:' .. id)
+    local v = redis.call('GET', ITEM .. id)
     if v then
       local f = split_head(v)
       local t = tonumber(f[1])
@@ -128,12 +142,12 @@ local function restory(sid, old, tau)
   end
   for ck in pairs(old) do
     if not scopes[ck] then
-      redis.call('ZREM', P .. 'tl:new:c:' .. ck, sid)
-      redis.call('ZREM', P .. 'tl:hot:c:' .. ck, sid)
+      redis.call('ZREM', tl('new', 'c', ck), sid)
+      redis.call('ZREM', tl('hot', 'c', ck), sid)
       local p = platform_of(ck)
       if not plats[p] then
-        redis.call('ZREM', P .. 'tl:new:p:' .. p, sid)
-        redis.call('ZREM', P .. 'tl:hot:p:' .. p, sid)
+        redis.call('ZREM', tl('new', 'p', p), sid)
+        redis.call('ZREM', tl('hot', 'p', p), sid)
       end
     end
   end
@@ -142,28 +156,28 @@ end
 
 -- Remove one item (deleted at the source, purged, or past retention) and re-score its story.
 local function remove(id, tau)
-  local key = P .. 'i:' .. id
+  local key = ITEM .. id
   local v = redis.call('GET', key)
   if not v then return 0 end
   local f = split_head(v)
   local sid = f[10]
   if sid == '' then sid = id end
-  local src = P .. 'src:' .. source_of(f)
+  local src = SRC .. source_of(f)
   redis.call('HINCRBY', src, 'n', -1)
   local e = weight(f)
   if e > 0 then redis.call('HINCRBYFLOAT', src, 'e', -e) end
   redis.call('DEL', key)
-  local st = P .. 'st:' .. sid
+  local st = STORY .. sid
   if redis.call('SREM', st, id) == 1 and redis.call('SCARD', st) == 0 then
     redis.call('DEL', st)
-    redis.call('SREM', P .. 'multi', sid)
+    redis.call('SREM', MULTI, sid)
   end
   restory(sid, {{[f[2]] = true}}, tau)
   return 1
 end
 """
 
-# KEYS[1] optout set. ARGV: ttl, tau, lsh width, lsh slack, absolute (0/1), then 4 per item:
+# KEYS[1] the feed's prefix. ARGV: ttl, tau, lsh width, lsh slack, absolute (0/1), then 4 per item:
 #   head = id, created, community key, platform, source, engagement, author key, hot score without
 #          engagement, story hint, mode ('l' = look for near-duplicates first, 'w' = write), joined by SEP;
 #   the stored prefix up to and including the views field and its SEP (Python builds it);
@@ -197,7 +211,7 @@ end
 local function flush()
   for key, members in pairs(zadds) do call_many('ZADD', key, members) end
   for part, fields in pairs(lsh_sets) do
-    local key = P .. 'lsh:' .. part
+    local key = LSH .. part
     call_many('HSET', key, fields)
     redis.call('EXPIREAT', key, (part + 2) * width + slack)  -- useful while the next partition may match
   end
@@ -205,9 +219,9 @@ local function flush()
     call_many('RPUSH', key, ids)
     redis.call('EXPIRE', key, ttl)
   end
-  for src, n in pairs(add_n) do redis.call('HINCRBY', P .. 'src:' .. src, 'n', n) end
+  for src, n in pairs(add_n) do redis.call('HINCRBY', SRC .. src, 'n', n) end
   for src, e in pairs(add_e) do
-    if e ~= 0 then redis.call('HINCRBYFLOAT', P .. 'src:' .. src, 'e', e) end
+    if e ~= 0 then redis.call('HINCRBYFLOAT', SRC .. src, 'e', e) end
   end
   zadds, lsh_sets, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}, {}
 end
@@ -215,7 +229,7 @@ end
 local function source_baseline(src, own_n, own_e)
   local s = stats[src]
   if s == nil then
-    local got = redis.call('HMGET', P .. 'src:' .. src, 'n', 'e')
+    local got = redis.call('HMGET', SRC .. src, 'n', 'e')
     s = {tonumber(got[1]) or 0, tonumber(got[2]) or 0}
     stats[src] = s
   end
@@ -242,13 +256,13 @@ for base = 6, #ARGV, 4 do
   items[#items + 1] = it
   authors[#authors + 1] = it.author
 end
-local opted = redis.call('SMISMEMBER', KEYS[1], unpack(authors))
+local opted = redis.call('SMISMEMBER', OPTOUT, unpack(authors))
 local buckets = {}  -- partition -> band key -> story id, from Redis and from this batch
 for pk, fields in pairs(wanted) do
   local map = {}
   for i = 1, #fields, 4000 do
     local last = math.min(i + 3999, #fields)
-    local got = redis.call('HMGET', P .. 'lsh:' .. pk, unpack(fields, i, last))
+    local got = redis.call('HMGET', LSH .. pk, unpack(fields, i, last))
     for j = 1, last - i + 1 do
       if got[j] then map[fields[i + j - 1]] = got[j] end
     end
@@ -259,7 +273,7 @@ end
 local out, known = {}, {}
 for n, it in ipairs(items) do
   local id, ck = it.id, it.ck
-  local key = P .. 'i:' .. id
+  local key = ITEM .. id
   local result
   if opted[n] == 1 then
     result = 'o'
@@ -272,10 +286,10 @@ for n, it in ipairs(items) do
           local sid = map[f]
           if sid and not seen[sid] then
             seen[sid] = true
-            local v = redis.call('GET', P .. 'i:' .. sid)
+            local v = redis.call('GET', ITEM .. sid)
             if not v then
-              local m = redis.call('SRANDMEMBER', P .. 'st:' .. sid)
-              if m then v = redis.call('GET', P .. 'i:' .. m) end
+              local m = redis.call('SRANDMEMBER', STORY .. sid)
+              if m then v = redis.call('GET', ITEM .. m) end
             end
             if v then cands[#cands + 1] = sid; cands[#cands + 1] = v end
           end
@@ -285,8 +299,8 @@ for n, it in ipairs(items) do
     end
     if result == nil then
       local sid = id
-      if it.hint ~= '' and (redis.call('EXISTS', P .. 'i:' .. it.hint) == 1
-          or redis.call('EXISTS', P .. 'st:' .. it.hint) == 1) then
+      if it.hint ~= '' and (redis.call('EXISTS', ITEM .. it.hint) == 1
+          or redis.call('EXISTS', STORY .. it.hint) == 1) then
         sid = it.hint
       end
       local src, e = it.src, it.e
@@ -301,10 +315,10 @@ for n, it in ipairs(items) do
           local hot = it.hot  -- precomputed for items without engagement (most chat messages)
           if norm > 0 then hot = math.log(1 + norm) + it.t / tau end
           local p = it.platform
-          queue(zadds, P .. 'tl:new:c:' .. ck, it.created, id)
-          queue(zadds, P .. 'tl:hot:c:' .. ck, hot, id)
-          queue(zadds, P .. 'tl:new:p:' .. p, it.created, id)
-          queue(zadds, P .. 'tl:hot:p:' .. p, hot, id)
+          queue(zadds, tl('new', 'c', ck), it.created, id)
+          queue(zadds, tl('hot', 'c', ck), hot, id)
+          queue(zadds, tl('new', 'p', p), it.created, id)
+          queue(zadds, tl('hot', 'p', p), hot, id)
           if #it.bands > 0 then
             local map = buckets[it.part]
             if map == nil then map = {}; buckets[it.part] = map end
@@ -316,11 +330,11 @@ for n, it in ipairs(items) do
           result = 'n'
         else
           flush()
-          local st = P .. 'st:' .. sid
+          local st = STORY .. sid
           if redis.call('EXISTS', st) == 0 then
             redis.call('SADD', st, sid)
-            redis.call('SADD', P .. 'multi', sid)
-            local lead_key = P .. 'i:' .. sid
+            redis.call('SADD', MULTI, sid)
+            local lead_key = ITEM .. sid
             local lead = redis.call('GET', lead_key)
             local cut = lead and string.find(lead, SEP .. HEND, 1, true)
             if cut then  -- the first item now names its story: it is no longer a one-item story
@@ -332,11 +346,11 @@ for n, it in ipairs(items) do
           restory(sid, {}, tau)
           result = 'j'
         end
-        queue(pushes, P .. 'au:' .. it.author, id)
+        queue(pushes, AUTHOR .. it.author, id)
         if not known[ck] then
           known[ck] = true
-          redis.call('SADD', P .. 'platforms', it.platform)
-          redis.call('SADD', P .. 'communities', ck)
+          redis.call('SADD', PLATFORMS, it.platform)
+          redis.call('SADD', COMMUNITIES, ck)
         end
       else
         -- seen before: refresh the text (an edit) and, from polled sources, the engagement
@@ -350,14 +364,14 @@ for n, it in ipairs(items) do
           local e_new = weight(g)
           if e_new ~= e_old then
             local gsrc = source_of(g)
-            redis.call('HINCRBYFLOAT', P .. 'src:' .. gsrc, 'e', e_new - e_old)
+            redis.call('HINCRBYFLOAT', SRC .. gsrc, 'e', e_new - e_old)
             stats[gsrc] = nil
             g[9] = string.format('%.6g', e_new / source_baseline(gsrc, 0, 0))
             changed = true
           end
         end
         if old_body ~= it.body then
-          redis.call('INCR', P .. 'gen')
+          redis.call('INCR', GEN)
           changed = true
         end
         if changed then
@@ -377,13 +391,13 @@ return out
 """
 )
 
-# KEYS[1] optout set (routing only). ARGV: tau, id, mode ('d' delta | 'a' absolute), reactions, replies,
+# KEYS[1] the feed's prefix. ARGV: tau, id, mode ('d' delta | 'a' absolute), reactions, replies,
 # reposts, views. Returns 1 if the item exists.
 ENGAGE = (
     COMMON
     + """
 local tau, id, mode = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local key = P .. 'i:' .. id
+local key = ITEM .. id
 local v = redis.call('GET', key)
 if not v then return 0 end
 local f, body = split_head(v)
@@ -396,7 +410,7 @@ for k = 1, 4 do
 end
 local e_new = weight(f)
 local src = source_of(f)
-if e_new ~= e_old then redis.call('HINCRBYFLOAT', P .. 'src:' .. src, 'e', e_new - e_old) end
+if e_new ~= e_old then redis.call('HINCRBYFLOAT', SRC .. src, 'e', e_new - e_old) end
 f[9] = string.format('%.6g', e_new / baseline(src))
 redis.call('SET', key, join_head(f, body), 'KEEPTTL')
 local sid = f[10]
@@ -406,52 +420,52 @@ return 1
 """
 )
 
-# KEYS[1] gen counter. ARGV: id, json. Returns 1 if the text changed.
+# KEYS[1] the feed's prefix. ARGV: id, json. Returns 1 if the text changed.
 EDIT = (
     COMMON
     + """
-local key = P .. 'i:' .. ARGV[1]
+local key = ITEM .. ARGV[1]
 local v = redis.call('GET', key)
 if not v then return 0 end
 local f, body = split_head(v)
 local new = HEND .. ARGV[2]
 if body == new then return 0 end
 redis.call('SET', key, join_head(f, new), 'KEEPTTL')
-redis.call('INCR', KEYS[1])
+redis.call('INCR', GEN)
 return 1
 """
 )
 
-# KEYS[1] gen counter. ARGV: tau, ids... Returns how many existed.
+# KEYS[1] the feed's prefix. ARGV: tau, ids... Returns how many existed.
 DELETE = (
     COMMON
     + """
 local n = 0
 for i = 2, #ARGV do n = n + remove(ARGV[i], tonumber(ARGV[1])) end
-if n > 0 then redis.call('INCR', KEYS[1]) end
+if n > 0 then redis.call('INCR', GEN) end
 return n
 """
 )
 
-# KEYS[1] optout set, KEYS[2] the author's item list. ARGV: tau, author key, batch.
+# KEYS[1] the feed's prefix, KEYS[2] the author's item list. ARGV: tau, author key, batch.
 # Records the opt-out, then removes up to `batch` of the author's items; returns {removed, left}.
 PURGE = (
     COMMON
     + """
 local tau, batch = tonumber(ARGV[1]), tonumber(ARGV[3])
-redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('SADD', OPTOUT, ARGV[2])
 local ids = redis.call('LRANGE', KEYS[2], 0, batch - 1)
 local n = 0
 for _, id in ipairs(ids) do n = n + remove(id, tau) end
 redis.call('LTRIM', KEYS[2], #ids, -1)
 local left = redis.call('LLEN', KEYS[2])
 if left == 0 then redis.call('DEL', KEYS[2]) end
-if n > 0 then redis.call('INCR', P .. 'gen') end
+if n > 0 then redis.call('INCR', GEN) end
 return {n, left}
 """
 )
 
-# KEYS: timelines (one, or one per platform for the global timeline).
+# KEYS[1] the feed's prefix, then timelines (one, or one per platform for the global timeline).
 # ARGV: max score ('+inf' or the cursor's), cursor story id ('' = none), limit.
 # Returns one string: per story "id FS score FS item id FS value ...", stories separated by GS (one bulk
 # reply parses far faster than nested arrays); a story whose items are gone has no item fields.
@@ -461,7 +475,8 @@ PAGE = (
 local maxs, cm, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local cs = tonumber(maxs)
 local lists = {}
-for n, k in ipairs(KEYS) do
+for n = 1, #KEYS - 1 do
+  local k = KEYS[n + 1]
   local extra = 0
   if cm ~= '' then extra = redis.call('ZCOUNT', k, maxs, maxs) end
   local r = redis.call('ZREVRANGEBYSCORE', k, maxs, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + extra)
@@ -499,7 +514,7 @@ return story_records(sids, scores)
 """
 )
 
-# KEYS[1] a ``new`` timeline, KEYS[2] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
+# KEYS[1] the feed's prefix, KEYS[2] a ``new`` timeline, KEYS[3] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
 # count, tau. Returns {count seen, ids joined by GS, sums and latest times joined by spaces} for the
 # stories active in [start, end] (three flat strings: Python splits each in C instead of a record each). A one-item story's engagement is read
 # back from its hot score (its first and latest time are the same): one ZMSCORE and one SMISMEMBER (of the
@@ -508,14 +523,14 @@ WINDOW = (
     COMMON
     + """
 local tau = tonumber(ARGV[5])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', ARGV[3], ARGV[4])
 local out_ids, out_sums, out_latest = {}, {}, {}
 local n = #ids / 2
 if n == 0 then return {'0', '', '', ''} end
 local sids = {}
 for j = 1, n do sids[j] = ids[2 * j - 1] end
-local hots = redis.call('ZMSCORE', KEYS[2], unpack(sids))
-local multi = redis.call('SMISMEMBER', P .. 'multi', unpack(sids))
+local hots = redis.call('ZMSCORE', KEYS[3], unpack(sids))
+local multi = redis.call('SMISMEMBER', MULTI, unpack(sids))
 for j = 1, n do
   local sid, latest = sids[j], ids[2 * j]
   local sum, alive = 0, 0
@@ -528,7 +543,7 @@ for j = 1, n do
     end
   else
     for _, id in ipairs(story_ids(sid)) do
-      local v = redis.call('GET', P .. 'i:' .. id)
+      local v = redis.call('GET', ITEM .. id)
       if v then
         local f = split_head(v)
         sum = sum + tonumber(f[9])
@@ -545,7 +560,7 @@ return {tostring(n), table.concat(out_ids, '\\29'), table.concat(out_sums, ' '),
 """
 )
 
-# KEYS[1] optout set (routing only). ARGV: story ids. Returns one string like PAGE's (score empty).
+# KEYS[1] the feed's prefix. ARGV: story ids. Returns one string like PAGE's (score empty).
 STORIES = (
     COMMON
     + """
@@ -553,17 +568,17 @@ return story_records(ARGV, {})
 """
 )
 
-# KEYS[1] a community's ``new`` timeline. ARGV: tau, cutoff, batch.
+# KEYS[1] the feed's prefix, KEYS[2] a community's ``new`` timeline. ARGV: tau, cutoff, batch.
 # Removes items created before the cutoff from up to `batch` stories; returns how many stories it saw.
 SWEEP = (
     COMMON
     + """
 local tau, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, ARGV[3])
-local ck = string.sub(KEYS[1], string.len(P .. 'tl:new:c:') + 1)
+local sids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0, ARGV[3])
+local ck = string.sub(KEYS[2], string.len(tl('new', 'c', '')) + 1)
 for _, sid in ipairs(sids) do
   for _, id in ipairs(story_ids(sid)) do
-    local v = redis.call('GET', P .. 'i:' .. id)
+    local v = redis.call('GET', ITEM .. id)
     if v and tonumber(split_head(v)[1]) < cutoff then remove(id, tau) end
   end
   restory(sid, {[ck] = true}, tau)

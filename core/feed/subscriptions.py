@@ -237,7 +237,7 @@ def _full_weekdays() -> tuple[str, ...]:
 # ARGV: subscription ids joined by US (one argument, not a key each). Returns their JSON joined by GS.
 _LOAD = """
 local out = {}
-for id in string.gmatch(ARGV[1], '[^\\31]+') do out[#out + 1] = redis.call('GET', 'chorus:{feed}:sub:' .. id) or '' end
+for id in string.gmatch(ARGV[1], '[^\\31]+') do out[#out + 1] = redis.call('GET', KEYS[1] .. id) or '' end
 return table.concat(out, '\\29')
 """
 
@@ -277,7 +277,7 @@ class SubscriptionStore:
         parses far faster than a thousand-element MGET reply."""
         if not sub_ids:
             return []
-        raw = await self._load(keys=[fk.FEED + "sub:"], args=["\x1f".join(sub_ids)])
+        raw = await self._load(keys=[fk.SUBSCRIPTION], args=["\x1f".join(sub_ids)])
         data = raw.encode() if isinstance(raw, str) else (raw or b"")
         return [Subscription.model_validate_json(r) for r in data.split(b"\x1d") if r]
 

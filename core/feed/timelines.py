@@ -173,7 +173,7 @@ class Timelines:
             return Page([], None)
         found: list[Story] = []
         for _ in range(20):  # topic pages read on until they have enough matching stories
-            records = _records(await self._page(keys=keys, args=[max_score, last, limit]))
+            records = _records(await self._page(keys=[fk.FEED, *keys], args=[max_score, last, limit]))
             for fields in records:
                 max_score, last = fields[1].decode(), fields[0].decode()
                 story = _story(fields)
@@ -203,7 +203,7 @@ class Timelines:
         for key, hot in zip(new_keys, hot_keys, strict=True):
             offset = 0
             while True:
-                raw = await self._window(keys=[key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
+                raw = await self._window(keys=[fk.FEED, key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
                 seen = int(float(as_str(raw[0])))
                 if raw[1]:  # a story on two platforms comes back from both with the same figures
                     sums = map(float, raw[2].split())
@@ -267,5 +267,5 @@ class Timelines:
         """Stories by id, in the order asked; stories that no longer exist are left out."""
         if not story_ids:
             return []
-        raw = await self._stories(keys=[fk.OPTOUT], args=list(story_ids))
+        raw = await self._stories(keys=[fk.FEED], args=list(story_ids))
         return [story for fields in _records(raw) if (story := _story(fields)) is not None]

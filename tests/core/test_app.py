@@ -12,7 +12,6 @@ from bots import registry
 from bots.discord.adapter import DiscordPlatform
 from bots.telegram.adapter import TelegramPlatform
 from bots.x.adapter import XPlatform
-from core import keys
 from core.app import FEATURES, build
 from core.assistant.commands import setup
 from core.assistant.images import ImageService
@@ -67,7 +66,7 @@ async def test_a_worker_without_adapters_writes_what_the_adapter_sends_whole(
         await images.aclose()
         await moderator.aclose()
         await services.aclose()
-    actions = [load_action(f[b"a"]) for _, f in await redis.xrange(keys.outbox(platform))]
+    actions = [load_action(a) for a in await Bus(redis).outbox(platform)]
     drafts = [a for a in actions if isinstance(a, Reply) and a.ref and a.ref.startswith("draft:")]
     caps = {"telegram": TelegramPlatform, "x": XPlatform}[platform].capabilities
     assert drafts and all(measure(d.text) <= caps.max_text for d in drafts)  # type: ignore[operator]

@@ -112,6 +112,6 @@ def _s(value: bytes | str) -> str:
 
 def _groups(r: redis.Redis) -> list[dict[str, Any]]:
     try:
-        return r.xinfo_groups(keys.EVENTS)  # type: ignore[no-any-return]
+        return r.xinfo_groups(keys.events(keys.layout(keys.DEFAULT_PARTITIONS)[0]))  # type: ignore[no-any-return]
     except redis.ResponseError:  # no stream yet
         return []

@@ -9,14 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.bus import Bus
-from core.redis_server import EmbeddedRedis
 from core.sender import Sender
 from tests.support import RecordingPlatform, event, wait_until
 
 SCRIPT = Path(__file__).with_name("crash_worker.py")
+pytestmark = pytest.mark.topologies
 
 
 def _spawn(url: str, delay: float) -> subprocess.Popen[bytes]:
@@ -24,7 +25,7 @@ def _spawn(url: str, delay: float) -> subprocess.Popen[bytes]:
 
 
 async def test_killed_worker_event_is_reclaimed_and_answered_once(
-    redis: aioredis.Redis, redis_server: EmbeddedRedis
+    redis: aioredis.Redis, redis_url: str
 ) -> None:
     bus = Bus(redis)
     platform = RecordingPlatform()
@@ -34,7 +35,7 @@ async def test_killed_worker_event_is_reclaimed_and_answered_once(
     ev = event(text="hello", message_id="tg-1001")
     assert await bus.publish(ev)
 
-    doomed = _spawn(redis_server.url, delay=60)
+    doomed = _spawn(redis_url, delay=60)
     survivor: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(6000):  # until the first worker holds the Event (a cold start under load is slow)
@@ -47,7 +48,7 @@ async def test_killed_worker_event_is_reclaimed_and_answered_once(
         doomed.wait(timeout=10)
         assert platform.sent == []
 
-        survivor = _spawn(redis_server.url, delay=0)
+        survivor = _spawn(redis_url, delay=0)
         await wait_until(lambda: sender.delivered == 1, timeout=30, what="the reclaimed reply")
         # the same platform message arriving again (a client retry) is not handled twice
         assert await bus.publish(ev.model_copy(update={"id": "another"})) is None

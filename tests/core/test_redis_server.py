@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from core.errors import StorageError
-from core.redis_server import EmbeddedRedis, connect, open_redis
+from core.redis_cluster import LocalCluster
+from core.redis_server import EmbeddedRedis, connect, describe, open_redis
 from core.settings import Settings
 
 REUSE = """
@@ -137,3 +139,37 @@ async def test_open_redis_stops_waiting_when_asked(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="stopped while waiting"):
         async with open_redis(settings, stop):
             pass
+
+
+async def test_a_cluster_url_gets_the_cluster_client(redis_cluster: LocalCluster, tmp_path: Path) -> None:
+    settings = Settings(CHORUS_REDIS_URL=redis_cluster.url, CHORUS_DATA_DIR=tmp_path)
+    async with open_redis(settings) as client:
+        assert isinstance(client, aioredis.RedisCluster)
+        await client.set("{a}x", "1")  # slots on different masters: the client follows them
+        await client.set("{b}x", "2")
+        assert [await client.get("{a}x"), await client.get("{b}x")] == [b"1", b"2"]
+    assert describe(settings) == "Redis Cluster (CHORUS_REDIS_URL, redis+cluster://); 12 bus partitions"
+
+
+async def test_a_plain_url_to_a_cluster_node_says_how_to_write_it(
+    redis_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    plain = redis_cluster.url.replace("redis+cluster://", "redis://")
+    with pytest.raises(StorageError, match=r"redis\+cluster://"):
+        async with open_redis(Settings(CHORUS_REDIS_URL=plain, CHORUS_DATA_DIR=tmp_path)):
+            pass
+
+
+def test_config_check_names_the_mode_and_partitions(tmp_path: Path) -> None:
+    embedded = Settings(CHORUS_DATA_DIR=tmp_path)
+    assert describe(embedded) == "embedded (private server under the data dir); 12 bus partitions"
+    moving = Settings(
+        CHORUS_REDIS_URL="redis://localhost:6379",
+        CHORUS_BUS_PARTITIONS=24,
+        CHORUS_BUS_PARTITIONS_PREVIOUS=12,
+        CHORUS_REDIS_WAIT_REPLICAS=1,
+    )
+    assert describe(moving) == (
+        "one server (CHORUS_REDIS_URL); 24 bus partitions (still draining the previous 12), "
+        "each Event on 1 replica(s) before it is accepted (WAIT)"
+    )

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.scheduler import Job, Scheduler
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 
 async def test_due_jobs_run_once_even_with_racing_schedulers(redis: aioredis.Redis) -> None:

@@ -20,6 +20,8 @@ from tests.bots.telegram.stack import TOKEN, adapter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support import RecordingPlatform, wait_until
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 BASE = {"platform": "test", "community": "c1", "channel": "general"}
 
 
@@ -91,7 +93,7 @@ async def test_rejected_action_is_dead_lettered(redis: aioredis.Redis) -> None:
     sender = Sender(bus, platform)
     await _drain(sender, 1)
     assert [a.id for a in platform.sent] == ["good"]
-    assert await redis.xlen(keys.DEAD) == 1
+    assert len(await bus.dead()) == 1
 
 
 async def test_edit_targets_the_delivered_message(redis: aioredis.Redis) -> None:
@@ -138,8 +140,8 @@ async def test_shared_fields_are_filled_in_before_delivery(redis: aioredis.Redis
     await bus.enqueue(
         [Post(id="p1", **BASE, text="", shared=blob), Post(id="p2", **BASE, text="", shared=blob)]
     )
-    [(_, fields), _] = await redis.xrange(keys.outbox("test"))
-    assert b"second" not in fields[b"a"]  # the outbox holds the reference, not the text
+    [payload, _] = await bus.outbox("test")
+    assert b"second" not in payload  # the outbox holds the reference, not the text
     await _drain(Sender(bus, platform), 2)
     assert [(a.text, a.parts, a.shared) for a in platform.sent] == [  # type: ignore[union-attr]
         ("first", ("first", "second"), None),
@@ -155,7 +157,7 @@ async def test_action_whose_shared_text_expired_is_dead_lettered(redis: aioredis
     [delivery] = await bus.read_actions("test", sender.name, 10, 100)
     await sender.handle(delivery)
     assert platform.sent == []
-    [(_, dead)] = await redis.xrange(keys.DEAD)
+    [dead] = await bus.dead()
     assert b"shared text expired" in b"".join(dead.values())
 
 
@@ -300,7 +302,7 @@ async def test_sender_keeps_its_batch_through_a_redis_outage(tmp_path: Path) -> 
         await asyncio.to_thread(server.ensure_running)
         await wait_until(lambda: sender.delivered == 5, timeout=30, what="the whole batch")
         assert [a.text for a in platform.sent] == ["0", "1", "2", "3", "4"]  # type: ignore[union-attr]
-        assert await redis.xlen(keys.outbox("test")) == 0
+        assert await bus.outbox("test") == []
     finally:
         stop.set()
         await task

@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
-from core import keys
+from core.bus import Bus
 from core.contract import Action, Event, EventKind, load_action, reply_to_event
 from core.errors import ProviderUnavailable
 from core.router import Router
@@ -13,9 +14,11 @@ from core.services import Services
 from core.worker import ALIVE_TTL_MS, APOLOGY, Worker
 from tests.support import event, wait_until
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 
 async def _outbox(redis: aioredis.Redis) -> list[str]:
-    return [load_action(f[b"a"]).text for _, f in await redis.xrange(keys.outbox("test"))]  # type: ignore[union-attr]
+    return [load_action(a).text for a in await Bus(redis).outbox("test")]  # type: ignore[union-attr]
 
 
 async def test_worker_routes_and_acks(services: Services, redis: aioredis.Redis) -> None:
@@ -32,7 +35,7 @@ async def test_worker_routes_and_acks(services: Services, redis: aioredis.Redis)
     stop.set()
     await task
     assert await _outbox(redis) == ["echo: hi there"]
-    assert (await redis.xpending(keys.EVENTS, keys.WORKERS_GROUP))["pending"] == 0
+    assert await Bus(redis).backlog() == 0
 
 
 async def test_events_run_concurrently_up_to_the_bound(services: Services) -> None:
@@ -79,13 +82,13 @@ async def test_failing_event_is_retried_then_dead_lettered_with_apology(
     task = asyncio.create_task(worker.run(stop))
     await wait_until(lambda: calls == 3, timeout=10, what="three attempts")
     for _ in range(100):
-        if await redis.xlen(keys.DEAD):
+        if await Bus(redis).dead():
             break
         await asyncio.sleep(0.02)
     stop.set()
     await task
     assert calls == 3
-    assert await redis.xlen(keys.DEAD) == 1
+    assert len(await Bus(redis).dead()) == 1
     texts = await _outbox(redis)
     assert texts == [ProviderUnavailable.user_message]  # a short message, never a traceback
     assert "Traceback" not in texts[0]
@@ -101,7 +104,7 @@ async def test_unexpected_exception_gets_generic_apology(services: Services, red
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     for _ in range(200):
-        if await redis.xlen(keys.outbox("test")):
+        if await Bus(redis).outbox("test"):
             break
         await asyncio.sleep(0.02)
     stop.set()
@@ -128,7 +131,7 @@ async def test_action_ids_are_derived_from_the_event(services: Services, redis: 
     await services.bus.publish(ev)
     [delivery] = await services.bus.read_events(worker.name, 1, 100)
     await worker.process(delivery)
-    ids = [f[b"a"] for _, f in await redis.xrange(keys.outbox("test"))]
+    ids = await Bus(redis).outbox("test")
     assert [f'"id":"{ev.id}.0"'.encode() in ids[0], f'"id":"{ev.id}.1"'.encode() in ids[1]] == [True, True]
 
 
@@ -184,7 +187,7 @@ async def test_events_of_a_worker_without_heartbeat_are_taken_over_in_seconds(
         assert time.monotonic() - started < ALIVE_TTL_MS / 1000 + 5
         await asyncio.sleep(1.5)
         assert worker.processed == 1  # the live worker's Event is still its own
-        pending = await redis.xpending_range(keys.EVENTS, keys.WORKERS_GROUP, "-", "+", 10)
+        pending = await redis.xpending_range(live.stream, live.group, "-", "+", 10)  # one community: one partition
         assert [p["message_id"].decode() for p in pending] == [live.stream_id]
         assert dead.stream_id != live.stream_id
     finally:

@@ -19,7 +19,6 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from bots.telegram.polling import offset_key
-from core import keys
 from core.contract import Choice, OfferChoices, Reply
 from core.sender import Sender
 from core.services import Services
@@ -234,7 +233,7 @@ async def test_subscribe_and_digest_deliver_digests(app: Services, world: World)
         tg.user_message(world.group, world.alice, "/subscribe hourly")
         subscribed = (await wait_for_messages(tg, world.group, 2))[1]
         assert subscribed.text and subscribed.text.startswith("Subscribed")
-        await wait_until_async(lambda: app.redis.xlen(keys.EVENTS), 0, "the worker to catch up")
+        await wait_until_async(lambda: app.bus.backlog(), 0, "the worker to catch up")
         tg.user_message(world.group, world.alice, "/digest")
         digest = (await wait_for_messages(tg, world.group, 3))[2]
         # the scheduled digest of the hourly subscription, at its next slot
@@ -512,7 +511,7 @@ async def test_a_channel_joins_the_feed_and_gets_its_digest(app: Services, world
         assert added.text and "is in the feed now" in added.text
         tg.channel_post(world.channel, "Chorus 1.0 is out: drafts, images and digests")
         tg.user_message(world.group, world.alice, "@chorus_bot shall we celebrate?")  # not opted in
-        await wait_until_async(lambda: app.redis.xlen(keys.EVENTS), 0, "the worker to catch up")
+        await wait_until_async(lambda: app.bus.backlog(), 0, "the worker to catch up")
         tg.channel_post(world.channel, "/digest")
         digest = (await wait_for_messages(tg, world.channel, 2, what="the channel's digest"))[1]
     assert digest.text and "Chorus 1.0 is out" in digest.text and "celebrate" not in digest.text

@@ -8,6 +8,8 @@ import redis.asyncio as aioredis
 from core.assistant.drafts import Draft, DraftStore, ShareTarget
 from core.contract import DraftRef
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 
 def _draft(**kw: object) -> Draft:
     base: dict[str, object] = {

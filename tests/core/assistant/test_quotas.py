@@ -10,6 +10,8 @@ from core.assistant.quotas import Quotas
 from core.errors import QuotaExceeded
 from core.settings import Settings
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 
 def _settings(settings: Settings, **limits: int) -> Settings:
     return settings.model_copy(update=limits)

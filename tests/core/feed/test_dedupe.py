@@ -22,6 +22,8 @@ from core.feed.dedupe import (
 from core.feed.ingest import FeedStore
 from tests.core.feed.helpers import item
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 PAIRS = [
     json.loads(line)
     for line in (Path(__file__).parent / "data" / "dedupe_pairs.jsonl").read_text().splitlines()

@@ -27,6 +27,8 @@ from core.text import split_text, x_weighted_length
 from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import CATALOG, RecordingPlatform, declare
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console for everyone."
 LAUNCH_X = "🚀 Chorus v2.0 is live: faster digests, smarter summaries and a brand-new console! #launch"
 TOPICS = [
@@ -44,9 +46,7 @@ def _ts(text: str, tz: str = "UTC") -> float:
 async def _outbox(redis: aioredis.Redis, platform: str) -> list[Action]:
     """The outbox's Actions as the sender sees them (shared digest texts filled in)."""
     bus = Bus(redis)
-    return [
-        await bus.resolve_shared(load_action(f[b"a"])) for _, f in await redis.xrange(keys.outbox(platform))
-    ]
+    return [await bus.resolve_shared(load_action(a)) for a in await bus.outbox(platform)]
 
 
 def _sub(n: int, **kw: object) -> Subscription:
@@ -100,9 +100,9 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     assert text.index("Chorus v2.0") < text.index("X by Ada")
     assert {a.text for a in actions} == {text}  # type: ignore[union-attr]
     # the text is stored once and the 301 outbox entries refer to it
-    raw = [load_action(f[b"a"]) for _, f in await services.redis.xrange(keys.outbox("console"))]
+    raw = [load_action(a) for a in await services.bus.outbox("console")]
     assert {a.text for a in raw} == {""} and len({a.shared for a in raw}) == 1  # type: ignore[union-attr]
-    assert len(await services.redis.keys(keys.blob("*"))) == 1
+    assert len([k async for k in services.redis.scan_iter(match=keys.blob("*"))]) == 1  # every shard
 
 
 async def test_without_a_summarizer_summaries_are_extractive(services: Services) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from urllib.parse import urlparse
 
 import feedparser
+import pytest
 import redis.asyncio as aioredis
 
 from core.feed.exports import FeedMeta, export_jsonl, render_atom, render_json_feed, render_rss
@@ -14,6 +15,8 @@ from core.feed.ingest import FeedStore
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
 from tests.support import CATALOG
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries & a brand-new <console>. Try it today."
 LAUNCH_TG = (

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.feed import keys as fk
@@ -10,6 +11,8 @@ from core.feed.items import FeedItem
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
 from tests.support import CATALOG
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console. Try it today."
 LAUNCH_TG = (

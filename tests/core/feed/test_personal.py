@@ -6,7 +6,6 @@ import re
 import time
 from typing import Any
 
-from core import keys
 from core.contract import Action, Author, EventKind, OfferChoices, Reply, load_action
 from core.feed.feedback import LESS, MORE
 from core.feed.preferences import EMPTY
@@ -143,7 +142,7 @@ async def test_digests_apply_each_subscribers_mutes_without_more_model_calls(ser
     # five stories and an intro are shared; Ada's two hidden stories are replaced by two of the three extra
     # candidates, each summarised once for everyone who needs it, with no intro written for her
     assert summarizer.calls == 5 + 1 + 2
-    outbox = [load_action(f[b"a"]) for _, f in await services.redis.xrange(keys.outbox("telegram"))]
+    outbox = [load_action(a) for a in await services.bus.outbox("telegram")]
     texts: dict[str, str] = {}
     for action in outbox:
         resolved = await services.bus.resolve_shared(action)

@@ -6,6 +6,7 @@ import math
 import random
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.feed import keys as fk
@@ -14,6 +15,8 @@ from core.feed.scripts import BASELINE_FLOOR, PRIOR_ENGAGEMENT, PRIOR_ITEMS
 from core.feed.settings import FeedSettings
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 
 async def test_engagement_is_normalised_against_each_sources_baseline(redis: aioredis.Redis) -> None:

@@ -9,6 +9,8 @@ import redis.asyncio as aioredis
 from core.errors import InvalidInput
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore, parse_subscribe
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 
 def _ts(text: str, tz: str = "UTC") -> float:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz)).timestamp()

@@ -12,6 +12,8 @@ from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
 from tests.support import CATALOG
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 _NATO = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa"
 WORDS = _NATO.split()
 
@@ -121,7 +123,9 @@ async def test_window_ranking_sums_a_grouped_storys_items_and_forgets_it_when_th
     text = "Chorus 2.0 ships today with cross-platform digests, a ranked feed and moderator prompts for all!"
     first = item(text, platform="telegram", created_at=now - 600, reactions=3)
     second = item("📣 " + text + " #news", platform="x", community="acct", created_at=now - 300, reactions=4)
-    alone = item("A quiet note about the weekly call, which moved to Thursday evening this time.", reactions=1)
+    alone = item(
+        "A quiet note about the weekly call, which moved to Thursday evening this time.", reactions=1
+    )
     await store.ingest([first, alone])
     await store.ingest([second])
     story = first.id

@@ -10,6 +10,8 @@ from core.prompts.store import Editor, Version
 from core.prompts.template import TemplateError
 from tests.support import CATALOG
 
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
+
 ADA = Editor(id="u1", name="Ada", platform="discord")
 C = "discord:1"
 

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from core.prompts.slots import Slot, SlotSpec
 from core.prompts.store import RECENT_KEEP, Editor, PromptStore, RecentRequest, Version
+
+pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 ADA = Editor(id="u1", name="Ada", platform="discord")
 PERSONA = SlotSpec(Slot.PERSONA)

@@ -1,0 +1,370 @@
+"""One Redis server against a 3-master Redis Cluster, side by side in one run, on this machine.
+
+For each topology (both over loopback TCP, each master with one replica, the shipped redis-server):
+- bus: Events from 1,000 communities published by 8 concurrent publishers, routed by a worker (the reply
+  plus one write to the community's own state) and delivered by a sender, all in this process: Events/s,
+  and the Redis CPU per Event summed over the masters (INFO cpu before and after, less what the same
+  servers use idle over the same time, measured first: a mostly idle server's timers are most of its CPU,
+  and three servers have three sets of timers); also INFO commandstats time, which counts a script's inner
+  commands twice, so read it as a ratio;
+- WAIT: the publish latency with and without waiting for one replica (CHORUS_REDIS_WAIT_REPLICAS=1);
+- feed ingest: items from 1,000 communities through FeedStore.ingest: items/s and Redis CPU per item;
+- load spread over the masters: the busiest master's share of keys (DBSIZE) and of commands (INFO
+  commandstats), after the bus traffic alone and after bus + feed.
+
+Throughput here is bounded by this one Python process on 2 shared cores, not by Redis; the CPU per item is
+what tells how many items N masters carry (docs/scaling.md). Run: ``python bench/cluster.py`` (~3 min).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+
+from bench.feed import Corpus  # noqa: E402
+from core import keys  # noqa: E402
+from core.bus import Bus  # noqa: E402
+from core.contract import Action, Author, Event, EventKind, reply_to_event  # noqa: E402
+from core.feed.ingest import FeedStore  # noqa: E402
+from core.redis_cluster import HOST, LocalCluster, _free_port_pair  # noqa: E402
+from core.redis_server import connect, redis_server_binary  # noqa: E402
+from core.router import Router  # noqa: E402
+from core.sender import Sender  # noqa: E402
+from core.services import Services  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.worker import Worker  # noqa: E402
+from tests.support import RecordingPlatform  # noqa: E402
+
+COMMUNITIES = 1000
+N_EVENTS = 3000
+N_BACKLOG = 6000
+N_WAIT = 1500
+N_ITEMS = 20_000
+PUBLISHERS = 8
+
+
+def stage(name: str) -> None:
+    print(f"... {name}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Topology:
+    """What the benchmark needs of a deployment: its URL and its masters (and replicas) to read INFO from."""
+
+    name: str
+    url: str
+    masters: list[int]
+    replicas: list[int]
+    stop: Callable[[], None]
+
+    def clients(self, ports: list[int]) -> list[redis.Redis]:
+        return [redis.Redis(host=HOST, port=p, socket_timeout=10) for p in ports]
+
+    idle_cpu_per_s: float = 0.0  # the masters' CPU per second with no traffic (their timers), measured first
+    idle_replica_cpu_per_s: float = 0.0
+
+    def measure_idle(self, seconds: float = 5.0) -> None:
+        cpu0, rcpu0 = self.cpu(), self.cpu(self.replicas)
+        time.sleep(seconds)
+        self.idle_cpu_per_s = (self.cpu() - cpu0) / seconds
+        self.idle_replica_cpu_per_s = (self.cpu(self.replicas) - rcpu0) / seconds
+
+    def cpu(self, ports: list[int] | None = None) -> float:
+        """CPU seconds (user + system) the servers used so far, summed."""
+        total = 0.0
+        for r in self.clients(self.masters if ports is None else ports):
+            info = r.info("cpu")
+            total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return total
+
+    def command_time(self) -> float:
+        """Seconds spent executing commands so far (INFO commandstats), summed over the masters: the part
+        of the CPU that is Redis doing the work, without the I/O and event-loop cost per wake-up."""
+        total = 0
+        for r in self.clients(self.masters):
+            total += sum(int(v["usec"]) for v in r.info("commandstats").values())
+        return total / 1e6
+
+    def commands(self) -> list[int]:
+        """Commands served so far, per master."""
+        out = []
+        for r in self.clients(self.masters):
+            out.append(sum(int(v["calls"]) for v in r.info("commandstats").values()))
+        return out
+
+    def key_counts(self) -> list[int]:
+        return [int(r.dbsize()) for r in self.clients(self.masters)]
+
+
+@contextmanager
+def single_server(tmp: Path) -> Iterator[Topology]:
+    """A plain redis-server with one replica, over loopback TCP like the cluster."""
+    procs: list[subprocess.Popen[bytes]] = []
+    ports = [_free_port_pair(), _free_port_pair()]
+    for n, port in enumerate(ports):
+        node = tmp / f"single-{port}"
+        node.mkdir()
+        lines = [f"port {port}", f"bind {HOST}", f"dir {node}", 'save ""', "appendonly no", "maxclients 4000"]
+        if n == 1:
+            lines.append(f"replicaof {HOST} {ports[0]}")
+        (node / "redis.conf").write_text("\n".join(lines) + "\n")
+        procs.append(
+            subprocess.Popen(
+                [redis_server_binary(), str(node / "redis.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+    def stop() -> None:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(host=HOST, port=ports[1]).info("replication").get("master_link_status") == "up":
+                break
+        except redis.ConnectionError:
+            pass
+        time.sleep(0.1)
+    try:
+        yield Topology("one server", f"redis://{HOST}:{ports[0]}", ports[:1], ports[1:], stop)
+    finally:
+        stop()
+
+
+@contextmanager
+def cluster(tmp: Path) -> Iterator[Topology]:
+    local = LocalCluster(tmp / "cluster", masters=3, replicas=1, node_timeout_ms=5000)
+    local.start()
+    try:
+        masters = [n.port for n in local.primaries()]
+        replicas = [n.port for n in local.nodes if n.port not in masters]
+        yield Topology("3-master cluster", local.url, masters, replicas, local.stop)
+    finally:
+        local.stop()
+
+
+def _event(i: int, text: str = "hi") -> Event:
+    return Event(
+        kind=EventKind.MENTION,
+        platform="bench",
+        community=f"c{i % COMMUNITIES}",
+        channel="ch",
+        message_id=f"m{i}-{time.monotonic_ns()}",
+        author=Author(id=f"u{i % 5000}"),
+        text=text,
+    )
+
+
+@dataclass
+class Figures:
+    bus_rate: float = 0.0
+    bus_cpu_us: float = 0.0
+    bus_replica_cpu_us: float = 0.0
+    drain_rate: float = 0.0
+    drain_cpu_us: float = 0.0
+    drain_replica_cpu_us: float = 0.0
+    bus_cmd_us: float = 0.0
+    idle_ms_per_s: float = 0.0
+    drain_cmd_us: float = 0.0
+    ingest_cmd_us: float = 0.0
+    publish_us: float = 0.0
+    publish_wait_us: float = 0.0
+    under_replicated: int = 0
+    ingest_rate: float = 0.0
+    ingest_cpu_us: float = 0.0
+    bus_keys: list[int] = field(default_factory=list)
+    bus_commands: list[int] = field(default_factory=list)
+    all_keys: list[int] = field(default_factory=list)
+    all_commands: list[int] = field(default_factory=list)
+
+
+async def bus_traffic(
+    topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool
+) -> tuple[float, float, float, float, list[int]]:
+    """Events through publish -> worker -> sender. ``backlog``: all published before the worker and sender
+    start (they read full batches: the regime of a busy deployment); else published while they run.
+    Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
+    the masters (us), commands per master."""
+    services = Services(Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client))
+
+    async def answer(ev: Event, svc: Services) -> list[Action]:
+        await svc.redis.hincrby(keys.community(ev.community_key, "bench", "usage"), "mentions", 1)
+        return [reply_to_event(ev, "ok")]
+
+    services.mention = answer
+    platform = RecordingPlatform("bench")
+    stop = asyncio.Event()
+    worker = Worker(services.bus, Router(services))
+    sender = Sender(services.bus, platform)
+    events = [_event(i) for i in range(n)]
+    cmds0, cpu0, rcpu0, t0 = topo.commands(), topo.cpu(), topo.cpu(topo.replicas), topo.command_time()
+    start = time.perf_counter()
+
+    async def publisher(share: list[Event]) -> None:
+        for ev in share:
+            await services.bus.publish(ev)
+
+    loops = [] if backlog else [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
+    await asyncio.gather(*(publisher(events[i::PUBLISHERS]) for i in range(PUBLISHERS)))
+    if backlog:
+        loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
+    while len(platform.sent) < n:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await asyncio.gather(*loops)
+    return (
+        n / elapsed,
+        (topo.cpu() - cpu0 - topo.idle_cpu_per_s * elapsed) / n * 1e6,
+        (topo.cpu(topo.replicas) - rcpu0 - topo.idle_replica_cpu_per_s * elapsed) / n * 1e6,
+        (topo.command_time() - t0) / n * 1e6,
+        [b - a for a, b in zip(cmds0, topo.commands(), strict=True)],
+    )
+
+
+async def wait_cost(redis_client: aioredis.Redis, f: Figures) -> None:
+    """Sequential publishes (latency, not throughput), without and with WAIT 1."""
+    for wait in (0, 1):
+        bus = Bus(redis_client, wait_replicas=wait, wait_timeout_ms=1000)
+        samples = []
+        for i in range(N_WAIT):
+            t = time.perf_counter()
+            await bus.publish(_event(i))
+            samples.append(time.perf_counter() - t)
+        median = statistics.median(samples) * 1e6
+        if wait:
+            f.publish_wait_us, f.under_replicated = median, bus.under_replicated
+        else:
+            f.publish_us = median
+
+
+async def feed_ingest(topo: Topology, redis_client: aioredis.Redis, f: Figures) -> None:
+    corpus = Corpus()
+    items = list(corpus.items(N_ITEMS))
+    for i, item in enumerate(items):
+        item.community = f"{item.platform}-c{i % (COMMUNITIES // 3)}"
+    store = FeedStore(redis_client)
+    cmds0, cpu0, t0 = topo.commands(), topo.cpu(), topo.command_time()
+    start = time.perf_counter()
+    for n in range(0, N_ITEMS, 1000):
+        await store.ingest(items[n : n + 1000])
+    elapsed = time.perf_counter() - start
+    f.ingest_rate = N_ITEMS / elapsed
+    f.ingest_cpu_us = (topo.cpu() - cpu0 - topo.idle_cpu_per_s * elapsed) / N_ITEMS * 1e6
+    f.ingest_cmd_us = (topo.command_time() - t0) / N_ITEMS * 1e6
+    f.all_commands = [a + b - c for a, b, c in zip(f.bus_commands, topo.commands(), cmds0, strict=True)]
+    f.all_keys = topo.key_counts()
+
+
+async def measure(topo: Topology) -> Figures:
+    f = Figures()
+    stage(f"{topo.name}: idle")
+    topo.measure_idle()
+    f.idle_ms_per_s = topo.idle_cpu_per_s * 1000
+    client = connect(topo.url)
+    try:
+        await client.flushall()
+        stage(f"{topo.name}: bus, live")
+        f.bus_rate, f.bus_cpu_us, f.bus_replica_cpu_us, f.bus_cmd_us, f.bus_commands = await bus_traffic(
+            topo, client, N_EVENTS, backlog=False
+        )
+        stage(f"{topo.name}: bus, backlog")
+        f.drain_rate, f.drain_cpu_us, f.drain_replica_cpu_us, f.drain_cmd_us, drained = await bus_traffic(
+            topo, client, N_BACKLOG, backlog=True
+        )
+        f.bus_commands = [a + b for a, b in zip(f.bus_commands, drained, strict=True)]
+        f.bus_keys = topo.key_counts()
+        stage(f"{topo.name}: WAIT")
+        await wait_cost(client, f)
+        stage(f"{topo.name}: feed ingest")
+        await feed_ingest(topo, client, f)
+    finally:
+        await client.aclose()
+    return f
+
+
+def share(values: list[int]) -> str:
+    total = sum(values) or 1
+    parts = "/".join(f"{v / total:.0%}" for v in sorted(values, reverse=True))
+    return f"busiest {max(values) / total:5.1%}  ({parts})"
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with single_server(Path(tmp)) as topo:
+            one = await measure(topo)
+        with cluster(Path(tmp)) as topo:
+            three = await measure(topo)
+    print(f"== Redis Cluster: one server vs 3 masters (each with a replica), {COMMUNITIES:,} communities ==")
+    print(
+        f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,} live + {N_BACKLOG:,} backlog; feed items {N_ITEMS:,}"
+    )
+    print(f"{'':48}{'one server':>14}{'3-master cluster':>20}{'ratio':>8}")
+    rows = [
+        (
+            "idle: masters' CPU, ms per second (subtracted)",
+            one.idle_ms_per_s,
+            three.idle_ms_per_s,
+            "{:>14,.1f}",
+        ),
+        ("bus live: Events/s (this process is the limit)", one.bus_rate, three.bus_rate, "{:>14,.0f}"),
+        ("bus live: Redis CPU per Event, masters (us)", one.bus_cpu_us, three.bus_cpu_us, "{:>14,.1f}"),
+        (
+            "bus live: Redis CPU per Event, replicas (us)",
+            one.bus_replica_cpu_us,
+            three.bus_replica_cpu_us,
+            "{:>14,.1f}",
+        ),
+        ("bus live: command time per Event, masters (us)", one.bus_cmd_us, three.bus_cmd_us, "{:>14,.1f}"),
+        ("bus backlog: Events/s", one.drain_rate, three.drain_rate, "{:>14,.0f}"),
+        (
+            "bus backlog: Redis CPU per Event, masters (us)",
+            one.drain_cpu_us,
+            three.drain_cpu_us,
+            "{:>14,.1f}",
+        ),
+        (
+            "bus backlog: CPU per Event, replicas (us)",
+            one.drain_replica_cpu_us,
+            three.drain_replica_cpu_us,
+            "{:>14,.1f}",
+        ),
+        ("bus backlog: command time per Event (us)", one.drain_cmd_us, three.drain_cmd_us, "{:>14,.1f}"),
+        ("publish latency, median (us)", one.publish_us, three.publish_us, "{:>14,.0f}"),
+        ("publish + WAIT 1 latency, median (us)", one.publish_wait_us, three.publish_wait_us, "{:>14,.0f}"),
+        ("feed ingest: items/s", one.ingest_rate, three.ingest_rate, "{:>14,.0f}"),
+        ("feed ingest: Redis CPU per item (us)", one.ingest_cpu_us, three.ingest_cpu_us, "{:>14,.1f}"),
+        ("feed ingest: command time per item (us)", one.ingest_cmd_us, three.ingest_cmd_us, "{:>14,.1f}"),
+    ]
+    for label, a, b, fmt in rows:
+        print(f"{label:48}{fmt.format(a)}{fmt.format(b):>20}{b / a if a else 0:>8.2f}")
+    print(
+        f"WAIT fell short of 1 replica: {one.under_replicated} / {three.under_replicated} of {N_WAIT} publishes"
+    )
+    print("\nLoad spread over the 3 masters (goal: busiest <= 40 %):")
+    print(f"  bus traffic      keys      {share(three.bus_keys)}")
+    print(f"  bus traffic      commands  {share(three.bus_commands)}")
+    print(f"  bus + feed       keys      {share(three.all_keys)}")
+    print(f"  bus + feed       commands  {share(three.all_commands)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
