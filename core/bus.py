@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from core import keys
+from core import keys, metrics
 from core.contract import Action, Event, Receipt, dump_action, load_action
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class Bus:
         result = await self._publish(
             keys=[seen, keys.EVENTS], args=[self.dedupe_ttl_s, event.model_dump_json()]
         )
+        metrics.event_in(event.platform, event.kind.value, stored=bool(result))
         return _s(result) if result else None
 
     # -- workers: consume Events ----------------------------------------------------------------
@@ -130,6 +131,7 @@ class Bus:
     ) -> None:
         """Park an entry that keeps failing (with the reason) and send the apology Actions instead."""
         group = keys.WORKERS_GROUP if stream == keys.EVENTS else keys.SENDERS_GROUP
+        metrics.DEAD_LETTERS.labels("events" if stream == keys.EVENTS else "outbox").inc()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(keys.DEAD, {"stream": stream, "payload": delivery.payload, "reason": reason[:2000]})
             for action in actions:

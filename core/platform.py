@@ -46,6 +46,10 @@ class Platform(abc.ABC):
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
         """Perform one (already degraded) Action. Raise PlatformError subclasses on failure."""
 
+    def connected(self) -> bool:
+        """Whether the adapter is connected to its platform now (``/readyz``); adapters that know say so."""
+        return True
+
 
 BlobReader = Callable[[str], Awaitable[bytes]]
 

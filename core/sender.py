@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core import keys
+from core import health, keys, metrics
 from core.bus import Bus, Delivery, load_action
 from core.contract import Action, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
@@ -53,6 +53,7 @@ class Sender:
         self.delivered = 0
         self.hooks = list(hooks)
         self._stop = asyncio.Event()
+        health.watch(bus, platform)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in order, one Action at a time (platforms care about order within a chat)."""
@@ -102,6 +103,7 @@ class Sender:
                 log.warning("action %s failed (%r); will retry", action.id, exc)
             return
         await self.bus.ack_action(self.platform.name, delivery)
+        metrics.delivered(self.platform.name, delivery.stream_id)
         self.delivered += 1
 
     async def deliver(self, action: Action) -> None:
@@ -135,7 +137,7 @@ class Sender:
         backoff = 0.5
         while True:
             try:
-                return await self.platform.deliver(part, self.bus.get_blob)
+                return await metrics.send(self.platform.name, self.platform.deliver(part, self.bus.get_blob))
             except PlatformRateLimited as exc:
                 delay = max(exc.retry_after, 0.05)
             except PlatformUnavailable:
@@ -148,6 +150,7 @@ class Sender:
             if self._stop.is_set():
                 raise _Stopping
             waited += delay
+            metrics.RETRIES.labels("send").inc()
 
     async def _remember_choices(self, action: OfferChoices) -> None:
         conversation = f"{action.platform}:{action.community}:{action.channel}:{action.thread or '-'}"

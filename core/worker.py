@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core import metrics
 from core.bus import Bus, Delivery, load_event
 from core.contract import Action, Event, EventKind, reply_to_event
 from core.errors import ChorusError
@@ -115,6 +116,7 @@ class Worker:
 
     async def process(self, delivery: Delivery) -> None:
         attempts = await self.bus.attempt(delivery.stream_id)
+        metrics.retried("event", attempts)
         try:
             event = load_event(delivery.payload)
         except ValidationError as exc:
@@ -136,6 +138,7 @@ class Worker:
                 return
             raise
         await self.bus.complete(delivery, event.id, number(event, actions))
+        metrics.handled(event.platform, event.kind.value, delivery.stream_id)
         self.processed += 1
 
     async def _give_up(self, delivery: Delivery, event: Event, reason: str, message: str = APOLOGY) -> None:

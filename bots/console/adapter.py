@@ -69,6 +69,9 @@ class ConsolePlatform(Platform):
     async def start(self, publish: EventSink) -> None:
         self._reader = asyncio.create_task(self._read(publish), name="console-reader")
 
+    def connected(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
     async def stop(self) -> None:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()

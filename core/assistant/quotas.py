@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from core import keys
+from core import keys, metrics
 from core.errors import QuotaExceeded
 from core.settings import Settings
 
@@ -180,6 +180,7 @@ class Quotas:
         now: float | None = None,
     ) -> None:
         cost = self.estimate_cost(model, tokens_in=tokens_in, tokens_out=tokens_out, images=images)
+        metrics.usage(model, tokens_in=tokens_in, tokens_out=tokens_out, images=images, cost_usd=cost)
         day = _day(time.time() if now is None else now)
         fields = {
             "requests": requests,

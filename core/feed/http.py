@@ -20,6 +20,7 @@ from aiohttp import web
 from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
 from core.feed.timelines import ORDERS, Scope
+from core.health import add_routes as add_ops_routes
 
 if TYPE_CHECKING:
     from core.feed.service import FeedService
@@ -53,6 +54,7 @@ class FeedHttp:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._health)
+        add_ops_routes(app, self.feed.services)  # /readyz, /metrics (core/health.py)
         app.router.add_get(r"/feed.{fmt:(rss|atom|json)}", self._timeline)
         app.router.add_get(r"/stories/{sid:[A-Za-z0-9_-]{1,32}}", self._story)
         return app

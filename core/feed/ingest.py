@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core import metrics
 from core.contract import Event
 from core.feed import keys as fk
 from core.feed.dedupe import MIN_TOKENS, MinHasher, content, near_duplicates, shingle, similarity, tokens
@@ -64,6 +65,7 @@ class FeedStore:
         self._purge = redis.register_script(PURGE)
 
     # -- ingest -------------------------------------------------------------------------------------
+    @metrics.timed(metrics.FEED_INGEST)
     async def ingest(self, items: Sequence[FeedItem], *, absolute: bool = False) -> IngestResult:
         """Store items; ``absolute`` = their engagement counts replace stored ones (polled sources)."""
         result = IngestResult()
@@ -81,6 +83,7 @@ class FeedStore:
         finally:
             for task in pending:
                 task.cancel()
+        metrics.ingested(result)
         return result
 
     def _common_args(self, absolute: bool) -> list[Any]:

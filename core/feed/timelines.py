@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 
 import redis.asyncio as aioredis
 
+from core import metrics
 from core.errors import InvalidInput
 from core.feed import keys as fk
 from core.feed.dedupe import tokens
@@ -157,6 +158,7 @@ class Timelines:
             self._platforms_at = now
         return [fk.timeline(order, "p", p) for p in self._platforms]
 
+    @metrics.timed(metrics.FEED_PAGE)
     async def page(
         self,
         scope: Scope,
