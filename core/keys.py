@@ -19,7 +19,12 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
                                                   quotas, settings): one hash tag per community
 ``chorus:{feed}:...``                             the aggregated feed
+``chorus:{spend}:<day>``                          deployment-wide estimated spend of a UTC day (micro-USD)
+``chorus:{spend}:<day>:warned``                   set once the deployment's 80 % warning was given that day
 ================================================  ==========================================================
+
+A community's own spend is ``chorus:{c:<platform>:<community>}:spend:<day>`` (and ``...:warned``), built by
+``community_spend`` so it shares the community's hash tag.
 """
 
 from __future__ import annotations
@@ -70,3 +75,18 @@ SCHED_DUE = "chorus:{sched}:due"
 
 def sched_job(job_id: str) -> str:
     return f"chorus:{{sched}}:job:{job_id}"
+
+
+def community_spend(community_key: str, day: str) -> str:
+    """A community's estimated spend (integer micro-USD) on one UTC day ``YYYYMMDD``."""
+    return community(community_key, "spend", day)
+
+
+def deployment_spend(day: str) -> str:
+    """The whole deployment's estimated spend on one UTC day: its own key (one slot on a cluster)."""
+    return f"chorus:{{spend}}:{day}"
+
+
+def warned(spend_key: str) -> str:
+    """Set (once a day) when moderators or operators were warned about ``spend_key``; same hash tag."""
+    return f"{spend_key}:warned"
