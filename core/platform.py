@@ -93,8 +93,9 @@ def degrade(action: Action, caps: Capabilities) -> list[Action]:
             text = action.caption or action.alt_text or "(image)"
             return degrade(Reply(**_common(action), text=text, reply_to=action.reply_to), caps)
         case SendImage() if measure(action.caption) > caps.max_caption:
-            short = split_text(action.caption, caps.max_caption, measure)[0]
-            rest = action.caption[len(short) :].strip()
+            caption = action.caption.strip()  # split_text strips: cut the same text it measured
+            short = split_text(caption, caps.max_caption, measure)[0]
+            rest = caption[len(short) :].strip()
             follow = Reply(**_common(action, 1), text=rest)
             return [action.model_copy(update={"caption": short}), *degrade(follow, caps)]
         case Reply() | DirectMessage() if measure(action.text) > limit:
