@@ -88,8 +88,8 @@ class Deliverer:
         target = chat_id(chat)
         plain = text if text.strip() else "…"
         pieces = [plain]
-        if not fits(silence_mentions(plain), MAX_TEXT):
-            pieces = split_text(plain, MAX_TEXT - 100, utf16_length)
+        if not fits(silence_mentions(plain), MAX_TEXT):  # measured as sent: each silenced @ adds a joiner
+            pieces = split_text(plain, MAX_TEXT, lambda t: utf16_length(silence_mentions(t)))
         sent = []
         for i, piece in enumerate(pieces):
             sent.append(
