@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from core.app import build_services
 from core.redis_server import EmbeddedRedis, connect

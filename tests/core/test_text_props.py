@@ -83,4 +83,4 @@ def test_clean_is_idempotent_and_removes_controls(text: str) -> None:
     once = clean(text)
     assert clean(once) == once
     assert not re.search("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]", once)
-    assert all(ch in "\n\t" or ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F for ch in once)
+    assert all(ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F) for ch in once)
