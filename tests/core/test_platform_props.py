@@ -50,7 +50,11 @@ def _wide_enough(text: str, caps: Capabilities) -> bool:
     return all(measure(ch) <= min(caps.max_text, caps.max_caption) for ch in text)
 
 
-@given(platform=st.sampled_from(sorted(PLATFORMS)), text=long_texts, kind=st.sampled_from(["reply", "dm", "post"]))
+@given(
+    platform=st.sampled_from(sorted(PLATFORMS)),
+    text=long_texts,
+    kind=st.sampled_from(["reply", "dm", "post"]),
+)
 def test_degraded_text_fits_and_loses_nothing(platform: str, text: str, kind: str) -> None:
     caps = PLATFORMS[platform]
     action: Action
@@ -79,7 +83,9 @@ def test_threads_fit_wherever_they_go(platform: str, parts: list[str]) -> None:
 
 
 @given(platform=st.sampled_from(sorted(PLATFORMS)), text=long_texts, options=choices)
-def test_choices_are_buttons_or_a_numbered_list(platform: str, text: str, options: tuple[Choice, ...]) -> None:
+def test_choices_are_buttons_or_a_numbered_list(
+    platform: str, text: str, options: tuple[Choice, ...]
+) -> None:
     caps = PLATFORMS[platform]
     out = degrade(OfferChoices(platform=platform, **WHERE, text=text, choices=options), caps)
     assert all(_fits(a, caps) for a in out)

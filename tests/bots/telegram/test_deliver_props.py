@@ -66,7 +66,9 @@ def test_html_text_is_inert_and_reads_as_written(text: str) -> None:
 async def test_replies_fit_in_utf16_units_and_lose_nothing(text: str) -> None:
     bot = RecordingBot()
     deliverer = Deliverer(bot, None, None)  # type: ignore[arg-type]  # text needs neither buttons nor receipts
-    for part in degrade(Reply(platform="telegram", community="-100", channel="-100", text=text), CAPABILITIES):
+    for part in degrade(
+        Reply(platform="telegram", community="-100", channel="-100", text=text), CAPABILITIES
+    ):
         await deliverer.deliver(part, None)  # type: ignore[arg-type]
     shown = [_visible(s["text"]) for s in bot.sent]
     for s in bot.sent:
@@ -79,7 +81,9 @@ async def test_replies_fit_in_utf16_units_and_lose_nothing(text: str) -> None:
 
 @given(caption=long_texts, alt=texts)
 def test_captions_fit_1024_units_with_only_our_quote_tag(caption: str, alt: str) -> None:
-    image = SendImage(platform="telegram", community="-1", channel="-1", blob="b", caption=caption, alt_text=alt)
+    image = SendImage(
+        platform="telegram", community="-1", channel="-1", blob="b", caption=caption, alt_text=alt
+    )
     fitted = degrade(image, CAPABILITIES)[0]
     assert isinstance(fitted, SendImage)
     out = caption_html(fitted.caption, fitted.alt_text)
@@ -102,7 +106,8 @@ async def test_buttons_fit_64_bytes_and_resolve_to_their_payload(
         choices = tuple(Choice(label=lbl or "x", payload=p) for lbl, p in zip(labels, payloads, strict=False))
         deliverer = Deliverer(bot, buttons, None)  # type: ignore[arg-type]
         await deliverer.deliver(
-            OfferChoices(platform="telegram", community="-5", channel="-5", text="Pick", choices=choices), None  # type: ignore[arg-type]
+            OfferChoices(platform="telegram", community="-5", channel="-5", text="Pick", choices=choices),
+            None,  # type: ignore[arg-type]
         )
         [sent] = bot.sent
         rows = sent["reply_markup"].inline_keyboard

@@ -84,7 +84,9 @@ async def test_the_mention_is_cut_at_the_right_utf16_offsets(before: str, after:
     command=st.sampled_from(sorted(COMMANDS)), addressed=st.booleans(), args=plain,
     shout=st.booleans(),
 )  # fmt: skip
-async def test_commands_keep_their_arguments_exactly(command: str, addressed: bool, args: str, shout: bool) -> None:
+async def test_commands_keep_their_arguments_exactly(
+    command: str, addressed: bool, args: str, shout: bool
+) -> None:
     word = "/" + (command.upper() if shout else command) + ("@chorus_bot" if addressed else "")
     event = await _normalise(_message(GROUP, f"{word} {args}"))
     assert event is not None and event.kind is EventKind.COMMAND

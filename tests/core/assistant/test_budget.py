@@ -126,7 +126,9 @@ def test_x_posts_are_priced_per_post_and_links_cost_more(settings: Settings) -> 
     assert has_link("chorus.dev/docs") and not has_link("a.b")
 
 
-async def test_publishing_to_x_is_charged_and_refused_at_the_cap(svc: Services, redis: aioredis.Redis) -> None:
+async def test_publishing_to_x_is_charged_and_refused_at_the_cap(
+    svc: Services, redis: aioredis.Redis
+) -> None:
     publisher = svc.extras["assistant"].publisher
     target = ShareTarget(platform="x", community="acct", channel="timeline")
 
