@@ -8,6 +8,7 @@ their summed normalised engagement (the digests use the same ranking for their w
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -195,7 +196,7 @@ class Timelines:
         if not cursor:
             return "+inf", ""
         m = _CURSOR.match(cursor)
-        if not m or m.group(3) is not None:
+        if not m or m.group(3) is not None or not _is_score(m.group(1)):
             raise InvalidInput("That page cursor is not valid; start again from the first page.")
         return m.group(1), m.group(2)
 
@@ -274,3 +275,11 @@ class Timelines:
             return []
         raw = await self._stories(keys=[fk.OPTOUT], args=list(story_ids))
         return [story for fields in _records(raw) if (story := _story(fields)) is not None]
+
+
+def _is_score(text: str) -> bool:
+    """A cursor's score goes to ZREVRANGEBYSCORE: "e", "..", "1e+-" match the pattern but are no number."""
+    try:
+        return not math.isnan(float(text))
+    except ValueError:
+        return False
