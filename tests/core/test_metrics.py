@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -86,3 +88,19 @@ def test_a_console_session_moves_the_counters(tmp_path: Path) -> None:
 def test_stream_age_reads_the_entry_time() -> None:
     assert metrics.stream_age_s("1000000-0", now=1010.5) == 10.5
     assert metrics.stream_age_s("5000-3", now=1.0) == 0.0  # clocks disagree: never negative
+
+
+def test_the_dashboard_and_the_docs_name_every_metric_and_only_real_ones() -> None:
+    defined = {
+        family.name for family in metrics.REGISTRY.collect() if family.name.startswith("chorus_")
+    }  # counters are named without their _total suffix here
+    dashboard = json.loads((ROOT / "docs" / "grafana-chorus.json").read_text())
+    used = {
+        re.sub(r"_(bucket|total|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"chorus_[a-z_]+", target["expr"])
+    }
+    assert used == defined, (used ^ defined)
+    documented = set(re.findall(r"`(chorus_[a-z_]+)`", (ROOT / "docs" / "operations.md").read_text()))
+    assert {re.sub(r"_total$", "", name) for name in documented} == defined
