@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
-from core import keys
-from core.contract import Action, Post, SendImage
+from core import keys, metrics
+from core.contract import Action, Post, Receipt, SendImage
 from core.errors import BudgetExceeded
 from core.settings import Settings
 
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 MICRO = 1_000_000
 SPEND_TTL_S = 90 * 86400  # /stats shows the last days; old days expire
+_PUBLISHED = re.compile(
+    r"^draft:[0-9a-f]+$"
+)  # the ref of a published draft (its preview image adds ":image")
 _LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(com|org|net|io|dev|app|co|ly|me)/", re.IGNORECASE)
 
 # KEYS: counter, warned flag. ARGV: amount, warn threshold (0 = none), ttl (all micro-USD / seconds).
@@ -139,6 +142,22 @@ class Budget:
                 texts = [getattr(action, "text", "")]
             usd += sum(s.x_price_post_with_link_usd if has_link(t) else s.x_price_post_usd for t in texts)
         return usd
+
+    async def charge_delivered_x(self, action: Action, receipt: Receipt) -> None:
+        """Delivery hook: what the bot itself posted on X (answers under mentions, draft previews, choices)
+        costs X's price per tweet, charged to the X account's community. Published drafts are not charged
+        again: ``Publisher`` charged the community that shared them."""
+        if action.platform != "x" or not receipt.message_ids:
+            return
+        if isinstance(action, Post | SendImage) and _PUBLISHED.match(action.ref or ""):
+            return
+        text = action.caption if isinstance(action, SendImage) else getattr(action, "text", "")
+        price = self.settings.x_price_post_with_link_usd if has_link(text) else self.settings.x_price_post_usd
+        usd = price * len(receipt.message_ids)
+        metrics.SPEND.labels("x_post").inc(usd)
+        warning = await self.charge(f"x:{action.community}", usd)
+        if warning:
+            log.warning("x:%s %s", action.community, warning.removeprefix("Note for moderators: "))
 
 
 def has_link(text: str) -> bool:

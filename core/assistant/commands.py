@@ -620,6 +620,7 @@ def setup(svc: Services, *, runtime: Any, images: Any, moderator: Any) -> Assist
 
     svc.extras["composer"] = composer
     svc.extras["summarizer"] = summarizer
+    svc.delivery_hooks.append(assistant.quotas.budget.charge_delivered_x)  # what the bot posts on X costs
     for command in COMMANDS:
         svc.commands.register(command)
     svc.mention = on_mention

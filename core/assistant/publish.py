@@ -154,8 +154,7 @@ class Publisher:
         if not await self.store.mark_published(draft, target):
             return [reply_to_event(event, f"Draft {draft.id} was already published to {target.label}.")]
         warning = await self.budget.charge(event.community_key, price) if price else None
-        if price:
-            metrics.SPEND.labels("x_post").inc(price)
+        metrics.SPEND.labels("x_post").inc(price)
         if warning:
             actions = [*actions, reply_to_event(event, warning)]
         here = (target.platform, target.community, target.channel) == (

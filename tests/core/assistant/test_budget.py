@@ -17,10 +17,11 @@ from core.bus import load_action
 from core.contract import Action, Author, Capabilities, EventKind, Post, Reply, SendImage
 from core.errors import BudgetExceeded
 from core.router import Router
+from core.sender import Sender
 from core.services import Services
 from core.settings import Settings
 from tests.fakes.openai_api import FakeOpenAI, chat
-from tests.support import event
+from tests.support import RecordingPlatform, event, wait_until
 
 POST = "Our launch is today! We built Chorus to help communities write better posts. Come and try it."
 USAGE = {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}  # $0.06 at the test price
@@ -146,3 +147,22 @@ async def test_publishing_to_x_is_charged_and_refused_at_the_cap(
     assert any(isinstance(a, Reply) and a.text.startswith("Note for moderators") for a in shared)
     with pytest.raises(BudgetExceeded):
         await publisher.share(mod_event, draft(), target)
+
+
+async def test_what_the_bot_posts_on_x_is_charged_when_delivered(
+    svc: Services, redis: aioredis.Redis
+) -> None:
+    x = RecordingPlatform("x", Capabilities(max_text=280, weighted_length=True, threads=True))
+    sender = Sender(svc.bus, x, hooks=svc.delivery_hooks)
+    where = {"platform": "x", "community": "acct", "channel": "900"}
+    answer = Reply(**where, text="Here is your draft, see https://example.com", ref="draft:abc123")
+    published = Post(**where, text="Launch day!", ref="draft:abc123")  # charged when it was shared
+    await svc.bus.enqueue([answer, published])
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop))
+    await wait_until(lambda: len(x.sent) == 2, what="both delivered")
+    stop.set()
+    await task
+    budget = Budget(redis, svc.settings)
+    spent, _ = await budget.today("x:acct")
+    assert spent.spent == pytest.approx(0.20)  # one reply with a link; the published post not again
