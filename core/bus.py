@@ -131,7 +131,6 @@ class Bus:
     ) -> None:
         """Park an entry that keeps failing (with the reason) and send the apology Actions instead."""
         group = keys.WORKERS_GROUP if stream == keys.EVENTS else keys.SENDERS_GROUP
-        metrics.DEAD_LETTERS.labels("events" if stream == keys.EVENTS else "outbox").inc()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(keys.DEAD, {"stream": stream, "payload": delivery.payload, "reason": reason[:2000]})
             for action in actions:
@@ -140,6 +139,7 @@ class Bus:
             pipe.xdel(stream, delivery.stream_id)
             pipe.hdel(keys.ATTEMPTS, delivery.stream_id)
             await pipe.execute()
+        metrics.DEAD_LETTERS.labels("events" if stream == keys.EVENTS else "outbox").inc()
 
     async def settled(self, event_id: str) -> bool:
         """True once the Event was processed and every Action it produced was delivered."""
