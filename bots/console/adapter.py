@@ -32,6 +32,7 @@ from core.contract import (
 )
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
+from core.text import clean
 
 BOT_NAME = "chorus"
 _MENTION = re.compile(rf"@{BOT_NAME}\b", re.IGNORECASE)
@@ -162,6 +163,7 @@ class ConsolePlatform(Platform):
                 text = action.text
             case _:
                 text = action.text
+        text = clean(text)  # model and member text must not carry escape sequences to the terminal
         self._shown[number] = (message_id, text)
         self._print(f"[#{number}] {BOT_NAME}> {text}")
         return Receipt(message_ids=(message_id,))
