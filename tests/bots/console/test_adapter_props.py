@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from types import SimpleNamespace
 
 from hypothesis import given
@@ -11,8 +12,9 @@ from hypothesis import strategies as st
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
-from core.contract import EventKind
+from core.contract import DirectMessage, EventKind, Post, Reply
 from core.settings import Settings
+from core.text import clean
 
 _PIECES = st.sampled_from(
     [" ", "\n", "/", "/help", "/post", "/Feed", "/x-y", "@chorus", "@Chorus", "@chorusbot", "#1 ", "#99 ", "^ ",
@@ -53,3 +55,26 @@ def test_every_line_gets_its_own_message_id(lines: list[str]) -> None:
     console = _console()
     ids = [e.message_id for e in map(console.to_event, lines) if e is not None]
     assert len(ids) == len(set(ids))
+
+
+@given(text=st.text(max_size=200), kind=st.sampled_from(["reply", "post", "dm"]))
+async def test_what_the_bot_prints_cannot_drive_the_terminal(text: str, kind: str) -> None:
+    console = _console()
+    where = {"platform": "console", "community": "local", "channel": "console"}
+    action = (
+        Reply(**where, text=text)
+        if kind == "reply"
+        else Post(**where, text=text)
+        if kind == "post"
+        else DirectMessage(**where, user="me", text=text)
+    )
+    await console.deliver(action, _no_blobs)
+    shown = console.stdout.getvalue()  # type: ignore[attr-defined]
+    # no escape sequences, carriage returns or other controls from model or member text reach the terminal
+    assert all(ch in "\n\t" or unicodedata.category(ch) != "Cc" for ch in shown), repr(shown)
+    assert shown.startswith("[#1] chorus> ")
+    assert "".join(clean(text).split()) in "".join(shown.split())
+
+
+async def _no_blobs(blob: str) -> bytes:
+    raise KeyError(blob)
