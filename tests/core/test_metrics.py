@@ -63,7 +63,8 @@ def test_a_console_session_moves_the_counters(tmp_path: Path) -> None:
         assert proc.stdin is not None
         proc.stdin.write("/help\n@chorus\n/nonsense\n/stats\n")  # /stats: members may not
         proc.stdin.flush()
-        while _value(after := _scrape(port), "chorus_sends_total", platform="console", outcome="ok") < 4:
+        # a delivery is observed after its ack, the last step of an answer
+        while _value(after := _scrape(port), "chorus_delivery_seconds_count", platform="console") < 4:
             assert time.monotonic() < deadline, "the console session was not answered"
             time.sleep(0.1)
     finally:
@@ -71,6 +72,7 @@ def test_a_console_session_moves_the_counters(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in out + err
 
+    assert _value(after, "chorus_sends_total", platform="console", outcome="ok") == 4
     assert _value(after, "chorus_events_in_total", platform="console", kind="command") == 3
     assert _value(after, "chorus_events_in_total", platform="console", kind="mention") == 1
     assert _value(after, "chorus_event_handling_seconds_count", platform="console", kind="command") == 3
