@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -23,30 +22,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from core import metrics
 from core.assistant.local_model import unavailable_reason
 from core.assistant.models import local_model_path, model_source
+from core.platform import running_adapters
 
 if TYPE_CHECKING:
-    from core.bus import Bus
-    from core.platform import Platform
     from core.services import Services
 
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 2.0
 MODEL_CHECK_TTL_S = 15.0  # a readiness probe every few seconds must not become a model-list call each time
-
-_adapters: weakref.WeakKeyDictionary[Bus, list[Platform]] = weakref.WeakKeyDictionary()
-
-
-def watch(bus: Bus, platform: Platform) -> None:
-    """Count ``platform`` among the adapters whose connection ``/readyz`` reports (senders call this)."""
-    running = _adapters.setdefault(bus, [])
-    if platform not in running:
-        running.append(platform)
-
-
-def adapters(bus: Bus) -> list[Platform]:
-    return list(_adapters.get(bus, []))
-
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -75,7 +59,7 @@ class Readiness:
 
     def adapters(self) -> list[Check]:
         out = []
-        for adapter in adapters(self.services.bus):
+        for adapter in running_adapters(self.services.bus):
             ok = adapter.connected()
             out.append(Check(f"adapter:{adapter.name}", ok, "" if ok else f"{adapter.name} is not connected"))
         return out

@@ -7,8 +7,9 @@ Events through the ``EventSink`` it is given and never calls the assistant direc
 from __future__ import annotations
 
 import abc
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.contract import (
     Action,
@@ -23,6 +24,9 @@ from core.contract import (
     SendImage,
 )
 from core.text import split_text, utf16_length, x_weighted_length
+
+if TYPE_CHECKING:
+    from core.bus import Bus
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""
@@ -52,6 +56,20 @@ class Platform(abc.ABC):
 
 
 BlobReader = Callable[[str], Awaitable[bytes]]
+
+_running: weakref.WeakKeyDictionary[Bus, list[Platform]] = weakref.WeakKeyDictionary()
+
+
+def watch(bus: Bus, platform: Platform) -> None:
+    """Count ``platform`` among the adapters this process runs on ``bus`` (senders call this); ``/readyz``
+    reports whether each is connected."""
+    running = _running.setdefault(bus, [])
+    if platform not in running:
+        running.append(platform)
+
+
+def running_adapters(bus: Bus) -> list[Platform]:
+    return list(_running.get(bus, []))
 
 
 def measure_for(caps: Capabilities) -> Callable[[str], int]:

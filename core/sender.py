@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core import health, keys, metrics
+from core import keys, metrics
 from core.bus import Bus, Delivery, load_action
 from core.contract import Action, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
-from core.platform import Platform, degrade
+from core.platform import Platform, degrade, watch
 from core.services import DeliveryHook
 from core.worker import consumer_name
 
@@ -53,7 +53,7 @@ class Sender:
         self.delivered = 0
         self.hooks = list(hooks)
         self._stop = asyncio.Event()
-        health.watch(bus, platform)
+        watch(bus, platform)  # /readyz reports whether it is connected
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in order, one Action at a time (platforms care about order within a chat)."""
