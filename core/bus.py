@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from core import keys
+from core import keys, metrics
 from core.contract import Action, Event, Receipt, dump_action, load_action
 from core.decode import as_str
 from core.settings import Settings
@@ -173,6 +173,7 @@ class Bus:
             result = await self._publish_durably(seen, stream, args)
         else:
             result = await self._publish(keys=[seen, stream], args=args)
+        metrics.event_in(event.platform, event.kind.value, stored=bool(result))
         return as_str(result) if result else None
 
     async def _publish_durably(self, seen: str, stream: str, args: list[str | int]) -> Any:
@@ -250,6 +251,7 @@ class Bus:
             pipe.xdel(delivery.stream, delivery.stream_id)
             pipe.hdel(keys.attempts(part), delivery.stream_id)
             await pipe.execute()
+        metrics.DEAD_LETTERS.labels("events" if delivery.group == keys.WORKERS_GROUP else "outbox").inc()
 
     async def settled(self, event_id: str) -> bool:
         """True once the Event was processed and every Action it produced was delivered."""

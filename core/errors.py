@@ -16,6 +16,7 @@ Tree::
     └── UserError                    the request cannot be served; ``user_message`` is safe to show
         ├── PermissionDenied         e.g. a non-moderator changing configuration
         ├── QuotaExceeded            over a limit; ``retry_at`` says when to try again
+        │   └── BudgetExceeded       over the daily money cap (community or deployment)
         ├── InvalidInput             malformed command or arguments; says what was wrong
         ├── ContentRefused           moderation refused the input or the output
         └── NotAvailable             a feature that is not configured or not built yet
@@ -107,6 +108,10 @@ class QuotaExceeded(UserError):
     def __init__(self, user_message: str, *, retry_at: float | None = None) -> None:
         super().__init__(user_message)
         self.retry_at = retry_at
+
+
+class BudgetExceeded(QuotaExceeded):
+    """The community (or the whole deployment) spent its daily money cap."""
 
 
 class InvalidInput(UserError):

@@ -25,6 +25,8 @@ Cluster. The bus is split into partitions, each its own hash tag, so its traffic
 ``chorus:{c:<platform>:<community>}:web:...``     sign-in links, sessions, personal feed tokens (core/web)
 ``chorus:{web}:secret``                           the key that signs CSRF and personal feed tokens
 ``chorus:{web}:rate:<bucket>:<who>``              a sign-in rate-limit counter (TTL = its window)
+``chorus:{spend}:<day>``                          deployment-wide estimated spend of a UTC day (micro-USD)
+``chorus:{spend}:<day>:warned``                   set once the deployment's 80 % warning was given that day
 ================================================  ==========================================================
 
 A community's partition is chosen by a stable hash of its community key (``partition``), so its Events and
@@ -34,6 +36,9 @@ holds a share of the partitions in proportion to its share of the slots, whateve
 A layout of one partition is spelled ``{bus}``, the names from before partitions: upgrading is changing the
 number of partitions (docs/scaling.md). Receipts, bot messages, choices and blobs are looked up by id alone
 and written by one command each: they carry no tag, so Redis spreads them over every slot by their names.
+
+A community's own spend is ``chorus:{c:<platform>:<community>}:spend:<day>`` (and ``...:warned``), built by
+``community_spend`` so it shares the community's hash tag.
 """
 
 from __future__ import annotations
@@ -165,3 +170,18 @@ def web_rate(bucket: str, who: str) -> str:
 
 def alive(consumer: str) -> str:
     return f"chorus:alive:{consumer}"
+
+
+def community_spend(community_key: str, day: str) -> str:
+    """A community's estimated spend (integer micro-USD) on one UTC day ``YYYYMMDD``."""
+    return community(community_key, "spend", day)
+
+
+def deployment_spend(day: str) -> str:
+    """The whole deployment's estimated spend on one UTC day: its own key (one slot on a cluster)."""
+    return f"chorus:{{spend}}:{day}"
+
+
+def warned(spend_key: str) -> str:
+    """Set (once a day) when moderators or operators were warned about ``spend_key``; same hash tag."""
+    return f"{spend_key}:warned"

@@ -7,8 +7,9 @@ Events through the ``EventSink`` it is given and never calls the assistant direc
 from __future__ import annotations
 
 import abc
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.contract import (
     Action,
@@ -23,6 +24,9 @@ from core.contract import (
     SendImage,
 )
 from core.text import split_text, utf16_length, x_weighted_length
+
+if TYPE_CHECKING:
+    from core.bus import Bus
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""
@@ -46,8 +50,26 @@ class Platform(abc.ABC):
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
         """Perform one (already degraded) Action. Raise PlatformError subclasses on failure."""
 
+    def connected(self) -> bool:
+        """Whether the adapter is connected to its platform now (``/readyz``); adapters that know say so."""
+        return True
+
 
 BlobReader = Callable[[str], Awaitable[bytes]]
+
+_running: weakref.WeakKeyDictionary[Bus, list[Platform]] = weakref.WeakKeyDictionary()
+
+
+def watch(bus: Bus, platform: Platform) -> None:
+    """Count ``platform`` among the adapters this process runs on ``bus`` (senders call this); ``/readyz``
+    reports whether each is connected."""
+    running = _running.setdefault(bus, [])
+    if platform not in running:
+        running.append(platform)
+
+
+def running_adapters(bus: Bus) -> list[Platform]:
+    return list(_running.get(bus, []))
 
 
 def measure_for(caps: Capabilities) -> Callable[[str], int]:
@@ -89,8 +111,9 @@ def degrade(action: Action, caps: Capabilities) -> list[Action]:
             text = action.caption or action.alt_text or "(image)"
             return degrade(Reply(**_common(action), text=text, reply_to=action.reply_to), caps)
         case SendImage() if measure(action.caption) > caps.max_caption:
-            short = split_text(action.caption, caps.max_caption, measure)[0]
-            rest = action.caption[len(short) :].strip()
+            caption = action.caption.strip()  # split_text strips: cut the same text it measured
+            short = split_text(caption, caps.max_caption, measure)[0]
+            rest = caption[len(short) :].strip()
             follow = Reply(**_common(action, 1), text=rest)
             return [action.model_copy(update={"caption": short}), *degrade(follow, caps)]
         case Reply() | DirectMessage() if measure(action.text) > limit:

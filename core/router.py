@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+from core import metrics
 from core.commands import Command
 from core.contract import Action, Event, EventKind, reply_to_event
 from core.errors import InvalidInput, NotAvailable, PermissionDenied, UserError
@@ -24,6 +25,7 @@ class Router:
         try:
             return await self._route(event)
         except UserError as exc:
+            metrics.refused(type(exc).__name__)
             return [reply_to_event(event, exc.user_message)]
 
     async def _route(self, event: Event) -> list[Action]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from core import keys
+from core import keys, metrics
 from core.decode import as_str
 from core.logs import Outage
 from core.redis_server import REDIS_DOWN, pause
@@ -100,6 +100,7 @@ class Scheduler:
         if handler is None:
             log.warning("no handler for scheduled job kind %r; retrying after the lease", spec["kind"])
             return
+        metrics.SCHEDULER_LAG.observe(max(0.0, now - due_at))
         try:
             next_at = await handler(Job(job_id, spec["kind"], spec["data"]), due_at, now)
         except Exception:

@@ -24,12 +24,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from core import metrics
 from core.bus import Bus, Delivery, load_action
 from core.choices import NumberedChoices
 from core.contract import Action, DirectMessage, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
 from core.logs import Outage
-from core.platform import Platform, degrade
+from core.platform import Platform, degrade, watch
 from core.redis_server import REDIS_DOWN, pause, until_answered
 from core.services import DeliveryHook
 from core.worker import ALIVE_TTL_MS, HEARTBEAT_S, consumer_name
@@ -84,6 +85,7 @@ class Sender:
         self._room = asyncio.Event()
         self._lanes: set[asyncio.Task[None]] = set()
         self._accepted: dict[str, Receipt] = {}  # sent, receipt not yet stored: never send these again
+        watch(bus, platform)  # /readyz reports whether it is connected
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read the outbox into per-chat lanes until ``stop``; then let each lane finish its current send."""
@@ -220,6 +222,7 @@ class Sender:
                 log.warning("action %s failed (%r); will retry", action.id, exc)
             return
         await self._persist(functools.partial(self.bus.ack, delivery))
+        metrics.delivered(self.platform.name, delivery.stream_id)
         self.delivered += 1
 
     async def deliver(self, action: Action) -> None:
@@ -268,7 +271,7 @@ class Sender:
         backoff = 0.5
         while True:
             try:
-                return await self.platform.deliver(part, self.bus.get_blob)
+                return await metrics.send(self.platform.name, self.platform.deliver(part, self.bus.get_blob))
             except PlatformRateLimited as exc:
                 delay = max(exc.retry_after, 0.05)
             except PlatformUnavailable:
@@ -279,6 +282,7 @@ class Sender:
             if await pause(self._stop, delay):
                 raise _Stopping
             waited += delay
+            metrics.RETRIES.labels("send").inc()
 
     async def _remember_choices(self, action: OfferChoices) -> None:
         with contextlib.suppress(Exception):

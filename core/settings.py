@@ -157,6 +157,17 @@ class Settings(ChorusSettings):
         alias="CHORUS_PRICES",
     )
 
+    # money caps (core/assistant/budget.py): estimated USD per UTC day; 0 = no cap. Moderators are warned
+    # once a day when a community passes ``budget_warn_at`` of its cap; at the cap requests are refused.
+    budget_community_usd_per_day: float = Field(default=5.0, ge=0, alias="CHORUS_BUDGET_COMMUNITY_USD_PER_DAY")
+    budget_deployment_usd_per_day: float = Field(
+        default=50.0, ge=0, alias="CHORUS_BUDGET_DEPLOYMENT_USD_PER_DAY"
+    )
+    budget_warn_at: float = Field(default=0.8, gt=0, le=1, alias="CHORUS_BUDGET_WARN_AT")
+    # X's pay-per-use prices (docs.x.com/x-api/getting-started/pricing, "Content: Create"), USD per post
+    x_price_post_usd: float = Field(default=0.015, ge=0, alias="CHORUS_X_PRICE_POST_USD")
+    x_price_post_with_link_usd: float = Field(default=0.20, ge=0, alias="CHORUS_X_PRICE_POST_WITH_LINK_USD")
+
     @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None

@@ -22,6 +22,7 @@ import socket
 
 from pydantic import ValidationError
 
+from core import metrics
 from core.bus import Bus, Delivery, load_event
 from core.contract import Action, Event, reply_to_event
 from core.errors import ChorusError
@@ -133,6 +134,7 @@ class Worker:
 
     async def process(self, delivery: Delivery) -> None:
         attempts = await self.bus.attempt(delivery)
+        metrics.retried("event", attempts)
         try:
             event = load_event(delivery.payload)
         except ValidationError as exc:
@@ -155,6 +157,7 @@ class Worker:
             raise
         complete = functools.partial(self.bus.complete, delivery, event.id, number(event, actions))
         await until_answered(complete, outage=self.outage, stop=self._stop)
+        metrics.handled(event.platform, event.kind.value, delivery.stream_id)
         self.processed += 1
 
     async def _give_up(self, delivery: Delivery, event: Event, reason: str, message: str = APOLOGY) -> None:

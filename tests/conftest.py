@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from core.errors import StorageError
 from core.redis_cluster import LocalCluster
@@ -31,6 +33,17 @@ for _var in (
     "CHORUS_REDIS_URL",
 ):
     os.environ.pop(_var, None)
+
+# Property tests (tests/**/test_*_props.py): a few hundred examples each in CI and `make test`;
+# `make fuzz` selects the "fuzz" profile (HYPOTHESIS_PROFILE=fuzz): 10,000 examples each, no deadline.
+hypothesis_settings.register_profile(
+    "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "fuzz", max_examples=10_000, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+)  # fmt: skip
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from core.contract import (
 )
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
+from core.text import clean
 
 BOT_NAME = "chorus"
 _MENTION = re.compile(rf"@{BOT_NAME}\b", re.IGNORECASE)
@@ -67,6 +68,9 @@ class ConsolePlatform(Platform):
 
     async def start(self, publish: EventSink) -> None:
         self._reader = asyncio.create_task(self._read(publish), name="console-reader")
+
+    def connected(self) -> bool:
+        return self._reader is not None and not self._reader.done()
 
     async def stop(self) -> None:
         if self._reader is not None and not self._reader.done():
@@ -158,6 +162,7 @@ class ConsolePlatform(Platform):
                 text = action.text
             case _:
                 text = action.text
+        text = clean(text)  # model and member text must not carry escape sequences to the terminal
         self._shown[number] = (message_id, text)
         self._print(f"[#{number}] {BOT_NAME}> {text}")
         return Receipt(message_ids=(message_id,))

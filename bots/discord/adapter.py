@@ -193,6 +193,10 @@ class DiscordPlatform(Platform):
         self._runner = runner
         return True
 
+    def connected(self) -> bool:
+        client = self.client
+        return client is not None and client.is_ready() and not client.is_closed()
+
     async def stop(self) -> None:
         self._stopping = True
         client, runner = self.client, self._runner

@@ -170,6 +170,10 @@ class TelegramPlatform(Platform):
             log.error("telegram polling stopped: %s", exc)
             self.shutdown()
 
+    def connected(self) -> bool:
+        polling = self._poller is not None and not self._poller.done()
+        return self._ready.is_set() and (polling or self.webhook is not None)
+
     async def stop(self) -> None:
         """Stop reading; the offset is in Redis and the webhook stays set, so Telegram keeps updates."""
         self._stopped = True

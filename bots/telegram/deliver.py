@@ -88,8 +88,8 @@ class Deliverer:
         target = chat_id(chat)
         plain = text if text.strip() else "…"
         pieces = [plain]
-        if not fits(silence_mentions(plain), MAX_TEXT):
-            pieces = split_text(plain, MAX_TEXT - 100, utf16_length)
+        if not fits(silence_mentions(plain), MAX_TEXT):  # measured as sent: each silenced @ adds a joiner
+            pieces = split_text(plain, MAX_TEXT, lambda t: utf16_length(silence_mentions(t)))
         sent = []
         for i, piece in enumerate(pieces):
             sent.append(
@@ -179,8 +179,8 @@ def caption_html(caption: str, alt_text: str) -> str:
     if not fits(plain, MAX_CAPTION):  # only if silencing many @mentions pushed it over
         plain = truncate(plain, MAX_CAPTION, utf16_length)
     body = escape(plain)
-    alt = silence_mentions(ALT_LABEL + alt_text) if alt_text.strip() else ""
-    if alt and fits(f"{plain}\n\n{alt}".strip(), MAX_CAPTION):
+    alt = silence_mentions(ALT_LABEL + alt_text.strip()) if alt_text.strip() else ""
+    if alt and fits(f"{plain}\n\n{alt}", MAX_CAPTION):  # measured exactly as it is sent
         quote = f"<blockquote expandable>{escape(alt)}</blockquote>"
         return f"{body}\n\n{quote}" if body.strip() else quote
     return body

@@ -87,6 +87,9 @@ class XPlatform(Platform):
             self.settings.tier,
         )
 
+    def connected(self) -> bool:
+        return bool(self._tasks) and not self._stop.is_set() and not any(t.done() for t in self._tasks)
+
     async def stop(self) -> None:
         self._stop.set()
         tasks, self._tasks = self._tasks, []

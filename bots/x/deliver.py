@@ -84,6 +84,10 @@ def inert_handles(text: str) -> str:
     return _HANDLE.sub(lambda m: m.group(1) + "\u2060", text)
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def image_mime(data: bytes) -> str:
     for magic, mime in _MAGIC:
         if data.startswith(magic):
@@ -121,13 +125,14 @@ class Deliverer:
     def fit(self, text: str) -> list[str]:
         """Tweet-sized pieces of ``text``: handles inert, within X's weighted length."""
         text = defuse_mentions(text.strip())
-        if not self.settings.allow_mentions:
-            text = inert_handles(text)
         if not text:
             return []
-        if x_weighted_length(text) <= MAX_WEIGHT:
-            return [text]
-        return split_text(text, MAX_WEIGHT, x_weighted_length)
+        inert = _as_is if self.settings.allow_mentions else inert_handles
+        if x_weighted_length(inert(text)) <= MAX_WEIGHT:
+            return [inert(text)]
+        # handles are made inert piece by piece: a cut inside "me@name" must not start a tweet with "@name"
+        pieces = split_text(text, MAX_WEIGHT, lambda piece: x_weighted_length(inert(piece)))
+        return [inert(piece) for piece in pieces]
 
     async def _tweets(self, action: Action, texts: list[str]) -> list[str]:
         pieces = [piece for text in texts for piece in self.fit(text)]

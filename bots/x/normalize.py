@@ -75,7 +75,9 @@ def tweet_text(tweet: JSON) -> str:
 def request_text(text: str, me_username: str) -> str:
     """What was asked: the reply prefix of handles and the bot's own handle removed."""
     text = _LEADING_HANDLES.sub("", text)
-    text = re.sub(rf"(?<![\w@])[@＠]{re.escape(me_username)}\b", "", text, flags=re.IGNORECASE)
+    ours = re.compile(rf"(?<![\w@])[@＠]{re.escape(me_username)}\b", re.IGNORECASE)
+    while (shorter := ours.sub("", text)) != text:  # "@bot@bot": removing one makes the next a handle
+        text = shorter
     return _SPACES.sub(" ", text).strip()
 
 

@@ -207,9 +207,8 @@ class Assistant:
         except ContentRefused:
             await self.quotas.release(ticket)
             raise
-        await self.quotas.record(
-            event.community_key,
-            event.author.id,
+        await self._record(
+            event,
             model=self.model_name,
             tokens_in=composed.tokens_in,
             tokens_out=composed.tokens_out,
@@ -280,7 +279,14 @@ class Assistant:
         draft.alt_text = image.alt_text
         if charge:
             model = self.services.settings.image_model if image.kind != "card" else "card"
-            await self.quotas.record(event.community_key, event.author.id, model=model, requests=0, images=1)
+            await self._record(event, model=model, requests=0, images=1)
+
+    async def _record(self, event: Event, **usage: Any) -> None:
+        """Count usage and spend; the first time today the community passes the warning share of its
+        money cap, its moderators are told in this conversation (once: the flag is set atomically)."""
+        warning = await self.quotas.record(event.community_key, event.author.id, **usage)
+        if warning:
+            await self.services.bus.enqueue([reply_to_event(event, warning)])
 
     async def _remember(self, event: Event, draft: Draft, request: str) -> None:
         await self.store.save(draft)
@@ -392,6 +398,10 @@ class Assistant:
             )
         if top:
             lines.append("  Most active today: " + ", ".join(f"{user} ({n})" for user, n in top))
+        community, deployment = await self.quotas.budget.today(ck)
+        lines.append(f"  Spend today (models, images, X posts): {community.describe()}")
+        if deployment.cap and deployment.share >= self.services.settings.budget_warn_at:
+            lines.append(f"  Whole deployment today: {deployment.describe()}")
         return "\n".join(lines)
 
 
@@ -538,9 +548,8 @@ async def composer_preview(a: Assistant, event: Event, overrides: dict[str, str]
     except ProviderError as exc:
         await a.quotas.release(ticket)
         raise UserError(user_message(exc)) from exc
-    await a.quotas.record(
-        event.community_key,
-        event.author.id,
+    await a._record(
+        event,
         model=a.model_name,
         tokens_in=composed.tokens_in,
         tokens_out=composed.tokens_out,
@@ -648,6 +657,7 @@ def setup(svc: Services, *, runtime: ChatRuntime, images: Any, moderator: Any) -
     svc.summarizer.provide(assistant.composer.summarize)
     svc.draft_requests.provide(assistant.draft_request)
     svc.interpreter.provide(ModelInterpreter(runtime.chat_model, assistant.composer.budget_s))
+    svc.delivery_hooks.append(assistant.quotas.budget.charge_delivered_x)  # what the bot posts on X costs
     for command in commands(assistant):
         svc.commands.register(command)
     svc.mention = partial(on_mention, assistant)

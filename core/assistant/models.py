@@ -34,6 +34,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from core import metrics
 from core.assistant.local_model import (
     BUNDLED_NAME,
     MODEL_ALIAS,
@@ -207,6 +208,13 @@ async def call_with_retries(
     call: Callable[[], Awaitable[T]], *, max_retries: int, max_wait_s: float, what: str = "model"
 ) -> T:
     """Run ``call``; retry 429 (honouring Retry-After up to ``max_wait_s``), 5xx and connection errors."""
+    with metrics.timed_call(what):  # calls, outcome and latency per provider (/metrics)
+        return await _with_retries(call, max_retries=max_retries, max_wait_s=max_wait_s, what=what)
+
+
+async def _with_retries(
+    call: Callable[[], Awaitable[T]], *, max_retries: int, max_wait_s: float, what: str
+) -> T:
     attempt = 0
     while True:
         try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import metrics
+from core.assistant.budget import Budget
 from core.assistant.compose import fit_thread
 from core.assistant.drafts import Draft, DraftStore, ShareTarget, shown_id
 from core.catalog import PlatformCatalog
@@ -40,6 +42,7 @@ class Publisher:
         self.settings = settings
         self.redis = redis
         self.platforms = platforms
+        self.budget = Budget(redis, settings)
 
     # -- where -----------------------------------------------------------------------------------
     def allowed_targets(self, community_key: str) -> list[ShareTarget]:
@@ -147,8 +150,15 @@ class Publisher:
         actions = self.actions_for(draft, target, thread=thread)
         if not actions:
             raise InvalidInput(f"Draft {draft.id} has nothing to publish.")
+        price = self.budget.x_posts_cost(actions)  # X charges per post (more with a link)
+        if price:
+            await self.budget.check(event.community_key)
         if not await self.store.mark_published(draft, target):
             return [reply_to_event(event, f"Draft {draft.id} was already published to {target.label}.")]
+        warning = await self.budget.charge(event.community_key, price) if price else None
+        metrics.SPEND.labels("x_post").inc(price)
+        if warning:
+            actions = [*actions, reply_to_event(event, warning)]
         here = (target.platform, target.community, target.channel) == (
             event.platform,
             event.community,

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from core import keys
+from core import keys, metrics
+from core.assistant.budget import Budget
 from core.decode import as_str
 from core.errors import QuotaExceeded
 from core.settings import Settings
@@ -101,6 +102,7 @@ class Quotas:
         self.settings = settings
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
+        self.budget = Budget(redis, settings)
 
     # -- limits -------------------------------------------------------------------------------
     def windows(self, community_key: str, user_id: str, kind: Kind, now: float | None = None) -> list[Window]:
@@ -135,7 +137,9 @@ class Quotas:
     async def acquire(
         self, community_key: str, user_id: str, kind: Kind, cost: int = 1, now: float | None = None
     ) -> Ticket:
-        """Count one request against every window, or raise QuotaExceeded saying when to try again."""
+        """Count one request against every window, or raise QuotaExceeded saying when to try again
+        (BudgetExceeded once the community or the deployment spent its daily money cap)."""
+        await self.budget.check(community_key, now)
         windows = self.windows(community_key, user_id, kind, now)
         args: list[int] = [cost]
         for w in windows:
@@ -179,8 +183,11 @@ class Quotas:
         tokens_out: int = 0,
         images: int = 0,
         now: float | None = None,
-    ) -> None:
+    ) -> str | None:
+        """Count usage and its estimated cost against the money caps; returns the moderators' warning
+        the first time today the community passes the warning share of its cap."""
         cost = self.estimate_cost(model, tokens_in=tokens_in, tokens_out=tokens_out, images=images)
+        metrics.usage(model, tokens_in=tokens_in, tokens_out=tokens_out, images=images, cost_usd=cost)
         day = _day(time.time() if now is None else now)
         fields = {
             "requests": requests,
@@ -202,6 +209,7 @@ class Quotas:
                 pipe.zincrby(users, requests, user_id)
                 pipe.expire(users, USAGE_TTL_S)
             await pipe.execute()
+        return await self.budget.charge(community_key, cost, now)
 
     async def usage(
         self, community_key: str, *, user_id: str | None = None, days: int = 1, now: float | None = None

@@ -27,6 +27,7 @@ from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
 from core.feed.reasons import explain
 from core.feed.timelines import ORDERS, Scope
+from core.health import add_routes as add_ops_routes
 from core.web import app as web_app
 from core.web.auth import RoleCheck
 from core.web.reading import VisibleTimelines
@@ -75,6 +76,7 @@ class FeedHttp:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._health)
+        add_ops_routes(app, self.feed.services)  # /readyz, /metrics (core/health.py)
         app.router.add_get(r"/feed.{fmt:(rss|atom|json)}", self._timeline)
         app.router.add_get(r"/stories/{sid:[A-Za-z0-9_-]{1,32}}", self._story)
         self.web = web_app.install(app, self.feed.services, self.feed, self.role_checks)

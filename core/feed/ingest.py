@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from core import metrics
 from core.contract import Event
 from core.decode import as_str
 from core.feed import keys as fk
@@ -61,6 +62,7 @@ class FeedStore:
         self._purge = redis.register_script(PURGE)
 
     # -- ingest -------------------------------------------------------------------------------------
+    @metrics.timed(metrics.FEED_INGEST)
     async def ingest(self, items: Sequence[FeedItem], *, absolute: bool = False) -> IngestResult:
         """Store items; ``absolute`` = their engagement counts replace stored ones (polled sources)."""
         result = IngestResult()
@@ -78,6 +80,7 @@ class FeedStore:
         finally:
             for task in pending:
                 task.cancel()
+        metrics.ingested(result)
         return result
 
     def _common_args(self, absolute: bool) -> list[Any]:

@@ -8,6 +8,7 @@ their summed normalised engagement (the digests use the same ranking for their w
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Literal, overload
 
 import redis.asyncio as aioredis
 
+from core import metrics
 from core.catalog import PlatformCatalog
 from core.decode import as_str
 from core.errors import InvalidInput
@@ -154,6 +156,7 @@ class Timelines:
             self._platforms_at = now
         return [fk.timeline(order, "p", p) for p in self._platforms]
 
+    @metrics.timed(metrics.FEED_PAGE)
     async def page(
         self,
         scope: Scope,
@@ -190,7 +193,7 @@ class Timelines:
         if not cursor:
             return "+inf", ""
         m = _CURSOR.match(cursor)
-        if not m or m.group(3) is not None:
+        if not m or m.group(3) is not None or not _is_score(m.group(1)):
             raise InvalidInput("That page cursor is not valid; start again from the first page.")
         return m.group(1), m.group(2)
 
@@ -269,3 +272,11 @@ class Timelines:
             return []
         raw = await self._stories(keys=[fk.FEED], args=list(story_ids))
         return [story for fields in _records(raw) if (story := _story(fields)) is not None]
+
+
+def _is_score(text: str) -> bool:
+    """A cursor's score goes to ZREVRANGEBYSCORE: "e", "..", "1e+-" match the pattern but are no number."""
+    try:
+        return not math.isnan(float(text))
+    except ValueError:
+        return False
