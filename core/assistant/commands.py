@@ -65,6 +65,7 @@ class Assistant:
             budget_s=s.local_compose_budget_s if getattr(runtime, "local", False) else s.compose_budget_s,
             small_model=bool(getattr(runtime, "local", False)),
             thread_max_parts=s.thread_max_parts,
+            chain=getattr(runtime, "chain", None),
         )
 
     @property
@@ -183,7 +184,7 @@ class Assistant:
         await self.quotas.record(
             event.community_key,
             event.author.id,
-            model=self.model_name,
+            model=_priced_name(composed.model) or self.model_name,
             tokens_in=composed.tokens_in,
             tokens_out=composed.tokens_out,
         )
@@ -197,6 +198,9 @@ class Assistant:
             request=req.text,
             parts=composed.parts,
             hashtags=composed.hashtags,
+            alt_text=composed.alt_text,
+            written_by=composed.model,
+            skipped_models=composed.skipped,
         )
 
     async def _attach_image(self, event: Event, draft: Draft, request: str, *, charge: bool = True) -> str:
@@ -291,6 +295,7 @@ class Assistant:
                 else f"{used}/{target.limit}"
             )
             summary = f"Draft {draft.id} ({draft.kind}, {size} characters on {target.platform}){note}."
+            summary += written_by(draft)
             hint = " Reply to it to revise (e.g. “shorter”, “more playful”)."
         else:
             summary, hint = f"Image draft {draft.id}{note}.", " Reply to the image to edit it, or “vary”."
@@ -369,6 +374,21 @@ class Assistant:
         if top:
             lines.append("  Most active today: " + ", ".join(f"{user} ({n})" for user, n in top))
         return "\n".join(lines)
+
+
+def written_by(draft: Draft) -> str:
+    """Which model wrote the draft, and which were tried first (so a weaker fallback is no surprise)."""
+    if not draft.written_by:
+        return ""
+    if draft.skipped_models:
+        skipped = ", ".join(draft.skipped_models)
+        return f" Written by {draft.written_by} ({skipped} did not answer)."
+    return f" Written by {draft.written_by}."
+
+
+def _priced_name(label: str) -> str:
+    """The model name usage is priced under (the bundled model is free: "local")."""
+    return "local" if label.endswith("(local)") else label
 
 
 def _windows(states: list[WindowState]) -> str:
