@@ -13,6 +13,8 @@ braces) so the same code runs on Redis Cluster:
 ``chorus:{bus}:sent:<action id>``                 receipt of a delivered Action: it is never sent twice (TTL)
 ``chorus:{bus}:msg:<platform>:<message id>``      the Action (and its ``ref``) that created a bot message
 ``chorus:{bus}:choices:<conversation>``           payloads of the last numbered choices shown as text
+``chorus:{bus}:live:<platform>``                  stream of drafts being written (short-lived, capped)
+``chorus:{bus}:live-claim:<event id>``            the Reply that replaced an Event's live placeholder
 ``chorus:blob:<id>``                              image bytes referenced by SendImage Actions (TTL)
 ``chorus:{sched}:due``                            sorted set of scheduled jobs by next run time
 ``chorus:{sched}:job:<id>``                       a scheduled job's JSON
@@ -54,6 +56,14 @@ def message(platform: str, message_id: str) -> str:
 
 def choices(conversation: str) -> str:
     return f"{BUS}:choices:{conversation}"
+
+
+def live(platform: str) -> str:
+    return f"{BUS}:live:{platform}"
+
+
+def live_claim(event_id: str) -> str:
+    return f"{BUS}:live-claim:{event_id}"
 
 
 def blob(blob_id: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.contract import (
     Action,
@@ -23,6 +23,9 @@ from core.contract import (
     SendImage,
 )
 from core.text import split_text, utf16_length, x_weighted_length
+
+if TYPE_CHECKING:
+    from core.live import LiveUpdate
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""
@@ -45,6 +48,12 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
         """Perform one (already degraded) Action. Raise PlatformError subclasses on failure."""
+
+    async def show_live(self, update: LiveUpdate) -> bool:
+        """Show a draft being written in the platform's own way (True), or leave it to a placeholder
+        message that is edited through ``deliver`` (False, the default). Only called when
+        ``capabilities.live_drafts``; raise PlatformError subclasses on failure."""
+        return False
 
 
 BlobReader = Callable[[str], Awaitable[bytes]]

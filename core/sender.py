@@ -20,6 +20,7 @@ from core import keys
 from core.bus import Bus, Delivery, load_action
 from core.contract import Action, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
+from core.live import LiveShower
 from core.platform import Platform, degrade
 from core.services import DeliveryHook
 from core.worker import consumer_name
@@ -52,11 +53,21 @@ class Sender:
         self.max_wait_s = max_wait_s
         self.delivered = 0
         self.hooks = list(hooks)
+        self.live = LiveShower(bus, platform)  # drafts shown while written; their final Reply replaces them
         self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in order, one Action at a time (platforms care about order within a chat)."""
         self._stop = stop
+        live = asyncio.create_task(self.live.run(stop), name=f"live-{self.platform.name}")
+        try:
+            await self._run(stop)
+        finally:
+            live.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live
+
+    async def _run(self, stop: asyncio.Event) -> None:
         last_reclaim = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
@@ -82,7 +93,9 @@ class Sender:
             await self.bus.dead_letter(delivery, "invalid action", stream=keys.outbox(self.platform.name))
             return
         except KeyError:  # its shared text outlived its TTL: the outbox held it for weeks
-            await self.bus.dead_letter(delivery, "shared text expired", stream=keys.outbox(self.platform.name))
+            await self.bus.dead_letter(
+                delivery, "shared text expired", stream=keys.outbox(self.platform.name)
+            )
             return
         try:
             await self.deliver(action)
@@ -107,6 +120,7 @@ class Sender:
     async def deliver(self, action: Action) -> None:
         if await self.bus.receipt(action.id) is not None:
             return  # delivered before a crash; the ack was what got lost
+        action = await self.live.take(action)  # the draft shown while written becomes the finished one
         parts = degrade(action, self.platform.capabilities)
         message_ids: list[str] = []
         for part in parts:

@@ -30,6 +30,7 @@ from core.contract import (
     ReplyContext,
     SendImage,
 )
+from core.live import LiveUpdate
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 
@@ -41,7 +42,16 @@ _COMMAND = re.compile(r"^\s*/([A-Za-z][\w-]*)\s*(.*)$", re.DOTALL)
 
 class ConsolePlatform(Platform):
     name = "console"
-    capabilities = Capabilities(max_text=4000, max_caption=1024, buttons=False, edits=False, threads=False)
+    capabilities = Capabilities(
+        max_text=4000,
+        max_caption=1024,
+        buttons=False,
+        edits=False,
+        threads=False,
+        live_drafts=True,  # printed as it comes
+        live_interval_s=0.1,
+        live_private_interval_s=0.1,
+    )
 
     def __init__(
         self,
@@ -65,6 +75,7 @@ class ConsolePlatform(Platform):
         self._count = 0
         self._shown: dict[int, tuple[str, str]] = {}  # number -> (message id, text)
         self._reader: asyncio.Task[None] | None = None
+        self._live: dict[str, str] = {}  # event id -> text printed so far while it is written
 
     async def start(self, publish: EventSink) -> None:
         self._reader = asyncio.create_task(self._read(publish), name="console-reader")
@@ -138,7 +149,24 @@ class ConsolePlatform(Platform):
             return Event(kind=EventKind.MENTION, text=_MENTION.sub("", line).strip(), **common)
         return Event(kind=EventKind.MESSAGE, text=line, **common)
 
+    async def show_live(self, update: LiveUpdate) -> bool:
+        """Print the draft as it comes: the new words on the same line, a fresh line if it changed."""
+        before = self._live.get(update.event_id, "")
+        text = update.text.removesuffix(" …")
+        if update.withdrawn:
+            out = "\n(withdrawn)" if before else ""
+        elif before and text.startswith(before):
+            out = text[len(before) :]
+        else:
+            out = ("\n" if before else "") + f"{BOT_NAME} (writing)> {text}"
+        self._live[update.event_id] = "" if update.withdrawn else text
+        if out:
+            self._write(out)
+        return True
+
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
+        if action.event_id and self._live.pop(action.event_id, ""):
+            self._write("\n")  # end the line the draft was printed on
         number = len(self._shown) + 1
         message_id = f"bot-{self.session}-{number}"
         match action:
@@ -164,8 +192,12 @@ class ConsolePlatform(Platform):
         return Receipt(message_ids=(message_id,))
 
     def _print(self, text: str) -> None:
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
         try:
-            print(text, file=self.stdout, flush=True)
+            self.stdout.write(text)
+            self.stdout.flush()
         except (BrokenPipeError, ValueError):  # the reader went away: stop instead of retrying forever
             self.shutdown()
 

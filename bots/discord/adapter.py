@@ -108,6 +108,9 @@ class DiscordPlatform(Platform):
         threads=False,  # a multi-part post is sent as consecutive messages
         images=True,
         direct_messages=True,
+        live_drafts=True,  # a placeholder edited while the draft is written (PATCH stays under ~1/s)
+        live_interval_s=1.0,
+        live_private_interval_s=1.0,
     )
 
     def __init__(

@@ -23,8 +23,19 @@ from core.assistant.moderation import Moderator
 from core.assistant.publish import Publisher
 from core.assistant.quotas import Quotas, Ticket, WindowState
 from core.commands import Command, Option
-from core.contract import Action, Choice, Event, OfferChoices, SendImage, in_place, new_id, reply_to_event
+from core.contract import (
+    Action,
+    Choice,
+    Event,
+    EventKind,
+    OfferChoices,
+    SendImage,
+    in_place,
+    new_id,
+    reply_to_event,
+)
 from core.errors import ContentRefused, InvalidInput, PermissionDenied, ProviderError, UserError
+from core.live import LivePublisher
 from core.services import Services
 from core.text import clean
 
@@ -173,7 +184,7 @@ class Assistant:
     async def _compose(self, event: Event, req: Request) -> Draft:
         ticket = await self.quotas.acquire(event.community_key, event.author.id, "text")
         try:
-            composed = await self.composer.compose(req)
+            composed = await self.composer.compose(req, self.live(event, req.target.limit))
         except ProviderError as exc:
             await self.quotas.release(ticket)
             log.warning("compose failed for %s: %r", event.community_key, exc)
@@ -202,6 +213,21 @@ class Assistant:
             written_by=composed.model,
             skipped_models=composed.skipped,
         )
+
+    def live(self, event: Event, max_chars: int) -> LivePublisher | None:
+        """Where a mention's draft is shown while written (commands answer once: Discord's slash commands
+        already show "thinking" and their answer is a follow-up, not a message the bot can edit)."""
+        if event.kind != EventKind.MENTION:
+            return None
+        caps = self.services.platforms.get(event.platform)
+        if caps is not None and not getattr(caps, "live_drafts", False):
+            return None  # a platform that shows only the finished draft (X)
+        rules = getattr(self.moderator, "rules", None)
+
+        def allowed(text: str) -> bool:
+            return rules is None or bool(rules.check(text).allowed)
+
+        return LivePublisher(self.services.redis, event, allowed=allowed, max_chars=max_chars)
 
     async def _attach_image(self, event: Event, draft: Draft, request: str, *, charge: bool = True) -> str:
         """Give a post its image; a failure or an exhausted image quota leaves a note, not an error."""
