@@ -272,7 +272,14 @@ async def main() -> None:
     args = parser.parse_args()
     cases = load_cases()[: args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(CHORUS_DATA_DIR=Path(tmp), OPENAI_API_KEY="", OPENAI_BASE_URL=None)
+        # quality, not patience, is measured here: a busy machine must not turn slow drafts into failures
+        settings = Settings(
+            CHORUS_DATA_DIR=Path(tmp),
+            OPENAI_API_KEY="",
+            OPENAI_BASE_URL=None,
+            CHORUS_LOCAL_COMPOSE_BUDGET_S=900,
+            CHORUS_MODEL_TIMEOUT_S=900,
+        )
         runtime = ModelRuntime(settings)
         if not runtime.local:
             print("the bundled model is not the first model of the chain here; nothing to measure")

@@ -43,6 +43,7 @@ LIVE_TTL_S = 300  # the stream of partial drafts is only worth anything while a 
 LIVE_MAXLEN = 10_000
 CLAIM_TTL_S = 86400
 PUBLISH_INTERVAL_S = 0.2  # the worker publishes at most this often (the adapter throttles again)
+FIRST_AFTER_S = 0.3  # a draft finished sooner is not shown while written (no flicker for fast models)
 WRITING = " …"  # shown after partial text: more is coming
 WITHDRAWN = "…"  # what a placeholder shows when an update was refused
 
@@ -85,6 +86,7 @@ class LivePublisher:
         allowed: Allowed,
         max_chars: int,
         interval_s: float = PUBLISH_INTERVAL_S,
+        first_after_s: float = FIRST_AFTER_S,
     ) -> None:
         self.redis = redis
         self.event = event
@@ -92,6 +94,7 @@ class LivePublisher:
         self.max_chars = max_chars
         self.interval_s = interval_s
         self.stopped = False
+        self._not_before = time.monotonic() + first_after_s
         self._last = 0.0
         self._seq = 0
         self._sent = ""
@@ -103,7 +106,7 @@ class LivePublisher:
         if not text or text == self._sent:
             return
         now = time.monotonic()
-        if now - self._last < self.interval_s and self._sent:
+        if now < self._not_before or (now - self._last < self.interval_s and self._sent):
             return
         if not self.allowed(text):  # local rules refuse it: take back what was shown, show no more
             self.stopped = True
