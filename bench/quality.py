@@ -41,6 +41,7 @@ from langchain_core.messages import HumanMessage  # noqa: E402
 
 from core.assistant.compose import Composer, Request, Target  # noqa: E402
 from core.assistant.models import ModelRuntime  # noqa: E402
+from core.live import FIRST_AFTER_S  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "quality_requests.json"
@@ -269,6 +270,7 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N requests")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-instruction floor")
     parser.add_argument("--samples", type=Path, default=SAMPLES, help="where the first ten drafts go")
+    parser.add_argument("--minutes", type=float, default=0, help="start no new request after this long")
     args = parser.parse_args()
     cases = load_cases()[: args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
@@ -295,14 +297,19 @@ async def main() -> None:
             await runtime.chat_model()
             print(f"bundled model server start: {time.perf_counter() - t0:.2f} s")
             await with_profile(composer, cases[0])  # warm-up (not counted): first prompt evaluation
-            profiled = [_progress("profile", await with_profile(composer, c)) for c in cases]
-            floor = (
-                []
-                if args.no_floor
-                else [_progress("floor", await with_bare_instruction(runtime, c)) for c in cases]
-            )
+            profiled: list[Result] = []
+            floor: list[Result] = []
+            stop_at = time.monotonic() + args.minutes * 60 if args.minutes else None
+            for case in cases:  # interleaved, so a run cut short still compares like with like
+                if stop_at is not None and time.monotonic() > stop_at:
+                    print(f"  time is up after {len(profiled)} requests", file=sys.stderr, flush=True)
+                    break
+                profiled.append(_progress("profile", await with_profile(composer, case)))
+                if not args.no_floor:
+                    floor.append(_progress("floor", await with_bare_instruction(runtime, case)))
         finally:
             await runtime.aclose()
+    cases = [r.case for r in profiled]
     kinds = sorted({c.kind for c in cases})
     print(f"\nQuality: {len(cases)} requests ({', '.join(kinds)}), bundled SmolLM2-135M-Instruct")
     print(summary("Chorus small-model profile", profiled))
@@ -316,7 +323,8 @@ async def main() -> None:
     print(f"  failures (profile): {failure_counts(profiled)}")
     if floor:
         print(f"  failures (floor):   {failure_counts(floor)}")
-    firsts = [r.first_s for r in profiled if r.first_s is not None]
+    # a chat shows the first text once the live publisher's hold (FIRST_AFTER_S) has passed
+    firsts = [max(r.first_s, FIRST_AFTER_S) for r in profiled if r.first_s is not None]
     totals = [r.total_s for r in profiled if not r.error]
     print("\nTime with the bundled model (this machine, 2 cores shared with other work):")
     if firsts:

@@ -118,17 +118,21 @@ def _facts(text: str) -> Facts:
 def topic_words(request: str, n: int = 4) -> list[str]:
     """What the request is about, best first: content words that are not requests, audiences or dates.
 
-    Words after "about"/"for"/"on" rank first (that is where the subject usually is), then longer words.
+    Words after "about"/"for"/"on" rank first (that is where the subject usually is), then words that do
+    not look like verbs ("-ing", "-ed"), then longer words.
     """
     words = _WORD.findall(request)
     lowered = [w.lower().strip("'’-") for w in words]
     subject_from = next((i + 1 for i, w in enumerate(lowered) if w in ("about", "on", "for")), 0)
-    candidates: list[tuple[int, int, str]] = []
+    candidates: list[tuple[int, bool, int, str]] = []
     for i, w in enumerate(lowered):
         if len(w) < 3 or w in _REQUEST_WORDS or _verb_form(w) or not w.isalpha():
             continue
-        candidates.append((0 if i >= subject_from else 1, -len(w), w))
-    ordered = [w for _, _, w in sorted(candidates)]
+        verbish = w.endswith(
+            ("ing", "ed")
+        )  # "reaching", "volunteered": more often the action than the subject
+        candidates.append((0 if i >= subject_from else 1, verbish, -len(w), w))
+    ordered = [c[-1] for c in sorted(candidates)]
     return list(dict.fromkeys(ordered))[:n]
 
 
