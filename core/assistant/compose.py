@@ -1,11 +1,14 @@
 """Request -> messages -> model -> Draft parts: the one path every post, thread, reply and revision takes.
 
-The model is asked for plain text (small local models cannot write valid JSON) and the Draft is built in
-code. Whatever comes back is distrusted: JSON is unwrapped, preambles, quotes and markdown are stripped,
-invisible characters removed, mass pings defused, sentences that leak the system prompt dropped, and the
-text is fitted to the target platform (X's weighted length, Discord 2000, Telegram 4096) on a sentence
-boundary; threads are split on sentences and numbered. An answer that is still empty or garbage is retried
-once with a stricter instruction, then the member gets a clear message. Nothing unrepaired is passed on.
+Each model of the chain (``CHORUS_CHAT_MODELS``) is tried in order; an outage, timeout or spent quota moves
+on to the next. Small local models get the small-model profile (``profile.py``: a short prompt, examples,
+a JSON-schema grammar); larger ones the community's full templates. The answer is streamed, so a chat can
+show the draft while it is written (``partial``). Whatever comes back is distrusted: JSON is unwrapped,
+preambles, quotes and markdown are stripped, invisible characters removed, mass pings defused, sentences that
+leak the system prompt or state what the request did not give (``grounding.py``) dropped, and the text is
+fitted to the target platform (X's weighted length, Discord 2000, Telegram 4096) on a sentence boundary;
+threads are split on sentences and numbered. An answer that is still empty or garbage is retried once with a
+stricter instruction, then the member gets a clear message. Nothing unrepaired is passed on.
 
 Prompt injection: the member's words only ever travel as delimited data inside the task (user) message;
 the community's rules and the operator's guard are in the system message, which no request can change.

@@ -2,7 +2,9 @@
 
 One code path: langchain-openai's ``ChatOpenAI`` talks to OpenAI (``OPENAI_API_KEY``), to any
 OpenAI-compatible endpoint (``OPENAI_BASE_URL``: Ollama, vLLM, LM Studio, llama.cpp) and, with neither set,
-to the bundled SmolLM2 that ``local_model`` serves on 127.0.0.1.
+to the bundled SmolLM2 that ``local_model`` serves on 127.0.0.1. ``CHORUS_CHAT_MODELS`` names several, in
+the order they are tried (``model_chain``; ``ModelRuntime.chain`` hands them to the composer, which moves on
+when one is down, too slow or out of quota).
 
 Errors are translated here (``translate_error``), so callers only ever see ``core.errors``:
 429 -> ProviderRateLimited (with ``retry_after`` from Retry-After), timeouts / 5xx / connection ->
