@@ -151,6 +151,7 @@ class _Shown:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None
     done: bool = False
+    seen_at: float = field(default_factory=time.monotonic)  # when the latest update arrived
 
 
 class LiveShower:
@@ -204,13 +205,15 @@ class LiveShower:
         shown = self._events.get(update.event_id)
         if shown is None:
             if len(self._events) >= self.max_events:
+                self._forget_abandoned()
+            if len(self._events) >= self.max_events:
                 return
             shown = _Shown(update)
             self._events[update.event_id] = shown
             shown.task = asyncio.create_task(self._show_loop(shown), name=f"live-{update.event_id}")
         elif update.seq <= shown.latest.seq:
             return
-        shown.latest = update
+        shown.latest, shown.seen_at = update, time.monotonic()
         shown.wake.set()
 
     def interval(self, update: LiveUpdate) -> float:
@@ -316,6 +319,16 @@ class LiveShower:
             target_action=placeholder_id(event_id),
             text=action.text,
         )
+
+    def _forget_abandoned(self) -> None:
+        """Drop live drafts whose finished draft never came here (their Event failed or went elsewhere)."""
+        cutoff = time.monotonic() - LIVE_TTL_S
+        for event_id, shown in list(self._events.items()):
+            if shown.seen_at < cutoff:
+                del self._events[event_id]
+                shown.done = True
+                if shown.task is not None:
+                    shown.task.cancel()
 
     def _forget_old(self) -> None:
         cutoff = time.monotonic() - LIVE_TTL_S

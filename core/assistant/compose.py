@@ -228,7 +228,7 @@ class Composer:
         tokens_in = tokens_out = 0
         for attempt in (1, 2):
             if attempt == 2:
-                messages.append(HumanMessage(_stricter(req)))
+                messages.append(HumanMessage(_stricter(req, small=backend.small)))
             try:
                 answer = await self._call(backend, messages, deadline, plan.bind, partial)
             except ProviderError:
@@ -803,7 +803,9 @@ def _max_tokens(req: Request, *, small: bool = False) -> int:
     return max(60, int(wanted * cap))
 
 
-def _stricter(req: Request) -> str:
+def _stricter(req: Request, *, small: bool = False) -> str:
+    if small:  # the grammar keeps the form; what goes wrong is the content
+        return f"Write the {req.kind} again, only about the request, with nothing the request does not say."
     what = "thread (parts separated by a blank line)" if req.kind == "thread" else req.kind
     return (
         f"That answer could not be used. Write the {what} again as plain text only: no preamble, no JSON, "
