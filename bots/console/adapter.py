@@ -48,7 +48,7 @@ class ConsolePlatform(Platform):
         buttons=False,
         edits=False,
         threads=False,
-        live_drafts=True,  # printed as it comes
+        live_drafts=True,  # printed as it comes (interactive sessions)
         live_interval_s=0.1,
         live_private_interval_s=0.1,
     )
@@ -70,6 +70,8 @@ class ConsolePlatform(Platform):
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
+        # a person at the terminal watches drafts being written; a piped script gets a clean transcript
+        self.capabilities = self.capabilities.model_copy(update={"live_drafts": self.interactive})
         self.images = services.settings.data_dir / "console" / "images"
         self.session = f"{int(time.time() * 1000):x}"
         self._count = 0

@@ -226,11 +226,18 @@ class Composer:
         sources = self._sources(req, request)
         deadline = time.monotonic() + (backend.budget_s or self.budget_s)
         tokens_in = tokens_out = 0
+
+        async def shown(text: str) -> None:
+            """What a chat may show while the draft is written: repaired and grounded like the draft."""
+            if partial is not None:
+                fixed = repair(text, secret, echo=request) or ""
+                await partial(ground(fixed, sources, strict=backend.small) if fixed else "")
+
         for attempt in (1, 2):
             if attempt == 2:
                 messages.append(HumanMessage(_stricter(req, small=backend.small)))
             try:
-                answer = await self._call(backend, messages, deadline, plan.bind, partial)
+                answer = await self._call(backend, messages, deadline, plan.bind, shown if partial else None)
             except ProviderError:
                 if shorter:
                     break  # served below without the model

@@ -444,6 +444,12 @@ class ModelRuntime:
         )
 
     async def aclose(self) -> None:
-        """Stop the local server (if one was started); the chat model object stays usable for a restart."""
+        """Close the models' HTTP clients and stop the local server (if one was started)."""
+        for model in self._models.values():
+            client = getattr(model, "root_async_client", None)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        self._models.clear()
         if self.server is not None:
             await self.server.stop()
