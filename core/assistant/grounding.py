@@ -62,6 +62,7 @@ _REQUEST_WORDS = frozenset(
     january february march april may june july august september october november december
     more less very really sure start starting begin beginning come coming join joining happen happening
     hold holding host hosting took take taking going want wants need needs one two three first last
+    weekly daily monthly yearly annual upcoming local free big small great good nice little special
     """.split()  # noqa: SIM905 - a word list reads better as words
 )
 
