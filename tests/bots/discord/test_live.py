@@ -27,7 +27,7 @@ async def test_mention_shows_a_placeholder_updated_then_the_final_draft_with_but
 ) -> None:
     api, services = openai_services
     api.script("chat", streamed(POST, chunk_delay=0.2))  # ~5 s of writing
-    async with running(dc, services) as run:  # type: ignore[arg-type]
+    async with running(dc, services, DISCORD_LIVE_DRAFTS=True) as run:  # type: ignore[arg-type]
         mention = await dc.message_create(
             CHANNEL_ID, people.alice, f"<@{BOT_ID}> write a post about the garden"
         )
@@ -56,7 +56,7 @@ async def test_a_429_while_streaming_delays_updates_and_never_loses_the_final_dr
     api, services = openai_services
     api.script("chat", streamed(POST, chunk_delay=0.15))
     dc.rate_limit_next(f"PATCH /channels/{CHANNEL_ID}/messages", retry_after=1.5, times=2)
-    async with running(dc, services) as run:  # type: ignore[arg-type]
+    async with running(dc, services, DISCORD_LIVE_DRAFTS=True) as run:  # type: ignore[arg-type]
         await dc.message_create(CHANNEL_ID, people.alice, f"<@{BOT_ID}> write a post about the garden")
         await run.wait_for(lambda: len(_created(dc)) >= 3, "the whole draft", timeout=40)
         await run.settled(timeout=30)
