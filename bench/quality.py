@@ -105,7 +105,7 @@ def load_cases() -> list[Case]:
 
 def check(case: Case, parts: list[str]) -> list[str]:
     """Why this draft would not be posted (empty: it passes every check)."""
-    text = "\n\n".join(parts).strip()
+    text = "\n\n".join(re.sub(r"^\d{1,2}/\d{1,2} ", "", p) for p in parts).strip()  # "1/3" is ours
     if not text:
         return ["empty"]
     failures: list[str] = []
