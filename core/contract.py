@@ -244,6 +244,10 @@ class Capabilities(BaseModel):
     direct_messages: bool = True
     weighted_length: bool = False  # X counts URLs as 23 and wide characters as 2
     utf16_length: bool = False  # Telegram counts UTF-16 code units (an emoji is 2)
+    # drafts shown while written (core/live.py): whether, and how often a shown draft may change
+    live_drafts: bool = False
+    live_interval_s: float = 1.0  # groups and channels (edits of a placeholder count against flood limits)
+    live_private_interval_s: float = 1.0  # private chats
 
 
 class Receipt(BaseModel):

@@ -14,6 +14,8 @@ Cluster. The bus is split into partitions, each its own hash tag, so its traffic
 ``chorus:sent:<action id>``                       receipt of a delivered Action: it is never sent twice (TTL)
 ``chorus:msg:<platform>:<message id>``            the Action (and its ``ref``) that created a bot message
 ``chorus:choices:<conversation>``                 payloads of the last numbered choices shown as text
+``chorus:live:<platform>``                         stream of drafts being written (short-lived, capped)
+``chorus:live-claim:<event id>``                   the Reply that replaced an Event's live placeholder
 ``chorus:blob:<id>``                              image bytes referenced by SendImage Actions (TTL)
 ``chorus:alive:<consumer>``                       a worker's or sender's heartbeat (short TTL): while it is
                                                   missing, the consumer's pending entries are taken over
@@ -122,6 +124,15 @@ def message(platform: str, message_id: str) -> str:
 
 def choices(conversation: str) -> str:
     return f"chorus:choices:{conversation}"
+
+
+def live(platform: str) -> str:
+    """Drafts being written for one platform: a capped stream of its own (no multi-key operation)."""
+    return f"chorus:live:{platform}"
+
+
+def live_claim(event_id: str) -> str:
+    return f"chorus:live-claim:{event_id}"
 
 
 def blob(blob_id: str) -> str:

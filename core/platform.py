@@ -27,6 +27,7 @@ from core.text import split_text, utf16_length, x_weighted_length
 
 if TYPE_CHECKING:
     from core.bus import Bus
+    from core.live import LiveUpdate
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""
@@ -53,6 +54,12 @@ class Platform(abc.ABC):
     def connected(self) -> bool:
         """Whether the adapter is connected to its platform now (``/readyz``); adapters that know say so."""
         return True
+
+    async def show_live(self, update: LiveUpdate) -> bool:
+        """Show a draft being written in the platform's own way (True), or leave it to a placeholder
+        message that is edited through ``deliver`` (False, the default). Only called when
+        ``capabilities.live_drafts``; raise PlatformError subclasses on failure."""
+        return False
 
 
 BlobReader = Callable[[str], Awaitable[bytes]]

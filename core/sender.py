@@ -29,6 +29,7 @@ from core.bus import Bus, Delivery, load_action
 from core.choices import NumberedChoices
 from core.contract import Action, DirectMessage, Edit, OfferChoices, Receipt
 from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailable
+from core.live import LiveShower
 from core.logs import Outage
 from core.platform import Platform, degrade, watch
 from core.redis_server import REDIS_DOWN, pause, until_answered
@@ -78,6 +79,7 @@ class Sender:
         self.delivered = 0
         self.hooks = list(hooks)
         self.outage = Outage(log, f"Redis (sender {platform.name})", waiting="sends resume when it answers")
+        self.live = LiveShower(bus, platform)  # drafts shown while written; their final Reply replaces them
         self._stop = asyncio.Event()
         self._slots = asyncio.Semaphore(lanes)
         self._queues: dict[str, deque[Delivery]] = {}
@@ -91,6 +93,7 @@ class Sender:
         """Read the outbox into per-chat lanes until ``stop``; then let each lane finish its current send."""
         self._stop = stop
         keeper = asyncio.create_task(self._keep_claims(stop), name=f"sender-claims-{self.platform.name}")
+        live = asyncio.create_task(self.live.run(stop), name=f"live-{self.platform.name}")
         delay = 0.2
         try:
             while not stop.is_set():
@@ -113,9 +116,10 @@ class Sender:
                 for delivery in deliveries:
                     self._queue(delivery)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, live):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if self._lanes:
                 _, late = await asyncio.wait(list(self._lanes), timeout=self.stop_grace_s + 15)
                 for task in late:
@@ -228,6 +232,7 @@ class Sender:
     async def deliver(self, action: Action) -> None:
         if action.id not in self._accepted and await self.bus.receipt(action.id) is not None:
             return  # delivered before a crash; the ack was what got lost
+        action = await self.live.take(action)  # the draft shown while written becomes the finished one
         parts = degrade(action, self.platform.capabilities)
         message_ids: list[str] = []
         for part in parts:

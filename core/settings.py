@@ -82,6 +82,8 @@ class Settings(ChorusSettings):
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
     chat_model: str = Field(default="gpt-4.1-mini", alias="CHORUS_CHAT_MODEL")
+    # ordered fallback chain, e.g. "openai:gpt-4.1-mini,local" (empty: the one model configured above)
+    chat_models: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="CHORUS_CHAT_MODELS")
     image_model: str = Field(default="gpt-image-1", alias="CHORUS_IMAGE_MODEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="CHORUS_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="CHORUS_LOG_LEVEL")
@@ -112,6 +114,11 @@ class Settings(ChorusSettings):
     blocklist_patterns: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="CHORUS_BLOCKLIST_PATTERNS"
     )
+
+    @field_validator("chat_models", mode="before")
+    @classmethod
+    def _models_from_env(cls, value: Any) -> Any:
+        return env_list(value)
 
     @field_validator("blocklist_words", "blocklist_patterns", mode="before")
     @classmethod

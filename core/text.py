@@ -171,3 +171,14 @@ def _last_sentence_end(text: str) -> int:
     for m in _SENTENCE_END.finditer(text + " "):
         end = m.start()
     return end
+
+
+def drop_sentences(text: str, bad: Callable[[str], bool]) -> str:
+    """Remove the sentences ``bad`` picks (leaks of the system prompt, invented facts); paragraphs stay."""
+    kept = []
+    for para in re.split(r"\n\s*\n", text):
+        lines = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n", para) if s.strip()]
+        good = [s for s in lines if not bad(s)]
+        if good:
+            kept.append(" ".join(good) if len(good) < len(lines) else para.strip())
+    return "\n\n".join(kept)

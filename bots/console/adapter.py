@@ -29,6 +29,7 @@ from core.contract import (
     ReplyContext,
     SendImage,
 )
+from core.live import LiveUpdate
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 from core.text import clean
@@ -60,11 +61,14 @@ class ConsolePlatform(Platform):
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
+        # a person at the terminal watches drafts being written; a piped script gets a clean transcript
+        self.capabilities = self.capabilities.model_copy(update={"live_drafts": self.interactive})
         self.images = services.settings.data_dir / "console" / "images"
         self.session = f"{int(time.time() * 1000):x}"
         self._count = 0
         self._shown: dict[int, tuple[str, str]] = {}  # number -> (message id, text)
         self._reader: asyncio.Task[None] | None = None
+        self._live: dict[str, str] = {}  # event id -> text printed so far while it is written
 
     async def start(self, publish: EventSink) -> None:
         self._reader = asyncio.create_task(self._read(publish), name="console-reader")
@@ -141,7 +145,24 @@ class ConsolePlatform(Platform):
             return Event(kind=EventKind.MENTION, text=_MENTION.sub("", line).strip(), **common)
         return Event(kind=EventKind.MESSAGE, text=line, **common)
 
+    async def show_live(self, update: LiveUpdate) -> bool:
+        """Print the draft as it comes: the new words on the same line, a fresh line if it changed."""
+        before = self._live.get(update.event_id, "")
+        text = update.text.removesuffix(" …")
+        if update.withdrawn:
+            out = "\n(withdrawn)" if before else ""
+        elif before and text.startswith(before):
+            out = text[len(before) :]
+        else:
+            out = ("\n" if before else "") + f"{BOT_NAME} (writing)> {text}"
+        self._live[update.event_id] = "" if update.withdrawn else text
+        if out:
+            self._write(out)
+        return True
+
     async def deliver(self, action: Action, blobs: BlobReader) -> Receipt:
+        if action.event_id and self._live.pop(action.event_id, ""):
+            self._write("\n")  # end the line the draft was printed on
         number = len(self._shown) + 1
         message_id = f"bot-{self.session}-{number}"
         match action:
@@ -168,8 +189,12 @@ class ConsolePlatform(Platform):
         return Receipt(message_ids=(message_id,))
 
     def _print(self, text: str) -> None:
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
         try:
-            print(text, file=self.stdout, flush=True)
+            self.stdout.write(text)
+            self.stdout.flush()
         except (BrokenPipeError, ValueError):  # the reader went away: stop instead of retrying forever
             self.shutdown()
 

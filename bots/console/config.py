@@ -27,5 +27,14 @@ SETTINGS = ConsoleSettings
 FACTS = PlatformFacts(
     name="console",
     label="Console",
-    capabilities=Capabilities(max_text=4000, max_caption=1024, buttons=False, edits=False, threads=False),
+    capabilities=Capabilities(
+        max_text=4000,
+        max_caption=1024,
+        buttons=False,
+        edits=False,
+        threads=False,
+        live_drafts=True,  # printed as it comes (interactive sessions)
+        live_interval_s=0.1,
+        live_private_interval_s=0.1,
+    ),
 )

@@ -114,6 +114,7 @@ class DiscordPlatform(Platform):
         if not settings.configured or settings.token is None:
             raise ConfigError("discord is not configured: set DISCORD_BOT_TOKEN")
         self.settings = settings
+        self.capabilities = self.capabilities.model_copy(update={"live_drafts": settings.live_drafts})
         self.services = services
         self.fast_identify = fast_identify
         self.ready_timeout_s = ready_timeout_s

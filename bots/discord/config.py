@@ -40,6 +40,8 @@ class DiscordSettings(ChorusSettings):
     # discord.py waits out 429s itself; one asking to wait longer than this (at least 30 s, discord.py's
     # minimum) is handed back to the core's Sender, which waits and retries the same Action.
     max_ratelimit_wait_s: float = Field(default=60.0, ge=30, alias="DISCORD_MAX_RATELIMIT_WAIT_S")
+    # drafts shown while written: a placeholder message edited about once a second
+    live_drafts: bool = Field(default=True, alias="DISCORD_LIVE_DRAFTS")
 
     @field_validator("guild_ids", "moderator_roles", "ephemeral_commands", mode="before")
     @classmethod
@@ -76,6 +78,9 @@ FACTS = PlatformFacts(
         threads=False,  # a multi-part post is sent as consecutive messages
         images=True,
         direct_messages=True,
+        live_drafts=True,  # a placeholder edited while the draft is written (PATCH stays under ~1/s)
+        live_interval_s=1.0,
+        live_private_interval_s=1.0,
     ),
     permalink=permalink,
 )

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
@@ -25,6 +26,7 @@ from bots.telegram.commands import command_map, publish_commands
 from bots.telegram.config import FACTS, TelegramSettings
 from bots.telegram.deliver import Deliverer
 from bots.telegram.errors import safe_message, translate
+from bots.telegram.markup import html_text
 from bots.telegram.moderators import Moderators
 from bots.telegram.normalize import Normalizer, reaction_event, reaction_key
 from bots.telegram.pacing import ChatPacer
@@ -34,6 +36,7 @@ from bots.telegram.working import Working
 from core import keys, logs
 from core.contract import Action, Author, Event, Receipt
 from core.errors import ConfigError, PlatformError, PlatformUnavailable
+from core.live import LiveUpdate
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 
@@ -64,6 +67,12 @@ class TelegramPlatform(Platform):
         self.settings = settings
         self.services = services
         self.shutdown = shutdown or (lambda: None)
+        self.capabilities = FACTS.capabilities.model_copy(
+            update={
+                "live_interval_s": settings.live_group_interval_s,
+                "live_private_interval_s": settings.live_private_interval_s,
+            }
+        )
         _mask_in_logs(settings.token)
         timeout = settings.request_timeout_s
         self.bot: ExtBot[Any] = ExtBot(
@@ -304,6 +313,22 @@ class TelegramPlatform(Platform):
         self.working.delivered(action)
         return receipt
 
+    async def show_live(self, update: LiveUpdate) -> bool:
+        """Private chats: the Bot API's own animated draft (``sendMessageDraft``); groups: a placeholder."""
+        if not update.private:
+            return False
+        try:
+            await self.bot.send_message_draft(
+                chat_id=int(update.channel),
+                draft_id=draft_id(update.event_id),
+                text=html_text(update.text),
+                parse_mode=ParseMode.HTML,
+                message_thread_id=int(update.thread) if update.thread and update.thread.isdigit() else None,
+            )
+        except TelegramError as exc:
+            raise translate(exc, self.settings.token) from exc
+        return True
+
     async def download(self, file_ref: str) -> bytes:
         """Bytes of an Attachment's ``tg-file:<file id>`` (getFile, then the file URL, token kept inside)."""
         file_id = file_ref.removeprefix("tg-file:")
@@ -312,6 +337,14 @@ class TelegramPlatform(Platform):
             return bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             raise translate(exc, self.settings.token) from exc
+
+
+def draft_id(event_id: str) -> int:
+    """A stable non-zero draft id per Event: changes of the same draft are animated by the client."""
+    try:
+        return int(event_id[:8], 16) or 1
+    except ValueError:
+        return abs(hash(event_id)) % 2**31 or 1
 
 
 def _some(event: Event | None) -> list[Event]:

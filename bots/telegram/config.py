@@ -40,6 +40,10 @@ class TelegramSettings(ChorusSettings):
     chat_action_interval_s: float = Field(default=4.5, gt=0, alias="TELEGRAM_CHAT_ACTION_INTERVAL_S")
     chat_action_max_s: float = Field(default=120.0, ge=0, alias="TELEGRAM_CHAT_ACTION_MAX_S")
     retry_backoff_s: float = Field(default=5.0, gt=0, alias="TELEGRAM_RETRY_BACKOFF_S")
+    # drafts shown while written: a private draft may change often; a group's placeholder edits count
+    # against the group's 20 messages a minute
+    live_private_interval_s: float = Field(default=0.5, gt=0, alias="TELEGRAM_LIVE_PRIVATE_INTERVAL_S")
+    live_group_interval_s: float = Field(default=3.0, gt=0, alias="TELEGRAM_LIVE_GROUP_INTERVAL_S")
 
     @field_validator("api_base_url")
     @classmethod
@@ -129,6 +133,7 @@ FACTS = PlatformFacts(
         images=True,
         direct_messages=True,
         utf16_length=True,
+        live_drafts=True,  # sendMessageDraft in private chats, an edited placeholder in groups
     ),
     permalink=permalink,
 )

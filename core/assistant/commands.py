@@ -32,6 +32,7 @@ from core.contract import (
     Choice,
     DraftRef,
     Event,
+    EventKind,
     OfferChoices,
     SendImage,
     in_place,
@@ -40,6 +41,7 @@ from core.contract import (
 )
 from core.errors import ContentRefused, InvalidInput, PermissionDenied, ProviderError, UserError
 from core.features import Feature
+from core.live import LivePublisher
 from core.services import Services
 from core.text import clean
 
@@ -88,6 +90,7 @@ class Assistant:
             budget_s=s.local_compose_budget_s if runtime.local else s.compose_budget_s,
             small_model=runtime.local,
             thread_max_parts=s.thread_max_parts,
+            chain=getattr(runtime, "chain", None),
         )
 
     @property
@@ -199,7 +202,7 @@ class Assistant:
     async def _compose(self, event: Event, req: Request) -> Draft:
         ticket = await self.quotas.acquire(event.community_key, event.author.id, "text")
         try:
-            composed = await self.composer.compose(req)
+            composed = await self.composer.compose(req, self.live(event, req.target.limit))
         except ProviderError as exc:
             await self.quotas.release(ticket)
             log.warning("compose failed for %s: %r", event.community_key, exc)
@@ -209,7 +212,7 @@ class Assistant:
             raise
         await self._record(
             event,
-            model=self.model_name,
+            model=_priced_name(composed.model) or self.model_name,
             tokens_in=composed.tokens_in,
             tokens_out=composed.tokens_out,
         )
@@ -223,7 +226,24 @@ class Assistant:
             request=req.text,
             parts=composed.parts,
             hashtags=composed.hashtags,
+            alt_text=composed.alt_text,
+            written_by=composed.model,
+            skipped_models=composed.skipped,
         )
+
+    def live(self, event: Event, max_chars: int) -> LivePublisher | None:
+        """Where a mention's draft is shown while written (commands answer once: Discord's slash commands
+        already show "thinking" and their answer is a follow-up, not a message the bot can edit)."""
+        if event.kind != EventKind.MENTION:
+            return None
+        if not self.services.platforms.capabilities(event.platform).live_drafts:
+            return None  # a platform that shows only the finished draft (X)
+        rules = getattr(self.moderator, "rules", None)
+
+        def allowed(text: str) -> bool:
+            return rules is None or bool(rules.check(text).allowed)
+
+        return LivePublisher(self.services.redis, event, allowed=allowed, max_chars=max_chars)
 
     async def _attach_image(self, event: Event, draft: Draft, request: str, *, charge: bool = True) -> str:
         """Give a post its image; a failure or an exhausted image quota leaves a note, not an error."""
@@ -321,6 +341,7 @@ class Assistant:
                 else f"{used}/{target.limit}"
             )
             summary = f"Draft {draft.id} ({draft.kind}, {size} characters on {target.platform}){note}."
+            summary += written_by(draft)
             hint = " Reply to it to revise (e.g. “shorter”, “more playful”)."
         else:
             summary, hint = f"Image draft {draft.id}{note}.", " Reply to the image to edit it, or “vary”."
@@ -403,6 +424,21 @@ class Assistant:
         if deployment.cap and deployment.share >= self.services.settings.budget_warn_at:
             lines.append(f"  Whole deployment today: {deployment.describe()}")
         return "\n".join(lines)
+
+
+def written_by(draft: Draft) -> str:
+    """Which model wrote the draft, and which were tried first (so a weaker fallback is no surprise)."""
+    if not draft.written_by:
+        return ""
+    if draft.skipped_models:
+        skipped = ", ".join(draft.skipped_models)
+        return f" Written by {draft.written_by} ({skipped} did not answer)."
+    return f" Written by {draft.written_by}."
+
+
+def _priced_name(label: str) -> str:
+    """The model name usage is priced under (the bundled model is free: "local")."""
+    return "local" if label.endswith("(local)") else label
 
 
 def _windows(states: list[WindowState]) -> str:

@@ -1,11 +1,14 @@
 """Request -> messages -> model -> Draft parts: the one path every post, thread, reply and revision takes.
 
-The model is asked for plain text (small local models cannot write valid JSON) and the Draft is built in
-code. Whatever comes back is distrusted: JSON is unwrapped, preambles, quotes and markdown are stripped,
-invisible characters removed, mass pings defused, sentences that leak the system prompt dropped, and the
-text is fitted to the target platform (X's weighted length, Discord 2000, Telegram 4096) on a sentence
-boundary; threads are split on sentences and numbered. An answer that is still empty or garbage is retried
-once with a stricter instruction, then the member gets a clear message. Nothing unrepaired is passed on.
+Each model of the chain (``CHORUS_CHAT_MODELS``) is tried in order; an outage, timeout or spent quota moves
+on to the next. Small local models get the small-model profile (``profile.py``: a short prompt, examples,
+a JSON-schema grammar); larger ones the community's full templates. The answer is streamed, so a chat can
+show the draft while it is written (``partial``). Whatever comes back is distrusted: JSON is unwrapped,
+preambles, quotes and markdown are stripped, invisible characters removed, mass pings defused, sentences that
+leak the system prompt or state what the request did not give (``grounding.py``) dropped, and the text is
+fitted to the target platform (X's weighted length, Discord 2000, Telegram 4096) on a sentence boundary;
+threads are split on sentences and numbered. An answer that is still empty or garbage is retried once with a
+stricter instruction, then the member gets a clear message. Nothing unrepaired is passed on.
 
 Prompt injection: the member's words only ever travel as delimited data inside the task (user) message;
 the community's rules and the operator's guard are in the system message, which no request can change.
@@ -25,11 +28,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 
+from core.assistant import profile
 from core.assistant.context import Turn
 from core.assistant.drafts import DraftKind
-from core.assistant.models import translate_error
+from core.assistant.grounding import ground, hashtags_for, invented, sources_text
+from core.assistant.models import ChatBackend, translate_error
 from core.catalog import PlatformFacts
 from core.errors import (
     ChorusError,
@@ -45,6 +55,7 @@ from core.text import (
     Measure,
     clean,
     defuse_mentions,
+    drop_sentences,
     number_parts,
     split_text,
     truncate,
@@ -113,6 +124,10 @@ class Request:
     overrides: Mapping[str, str] = field(default_factory=dict)  # prompt preview: slot -> template
 
 
+Partial = Callable[[str], Awaitable[None]]
+"""Receives the readable text of a draft while the model is still writing it (drafts shown as written)."""
+
+
 @dataclass
 class Composed:
     parts: list[str]
@@ -120,6 +135,9 @@ class Composed:
     tokens_in: int = 0
     tokens_out: int = 0
     attempts: int = 1
+    alt_text: str = ""
+    model: str = ""  # which model wrote it (told to the person)
+    skipped: list[str] = field(default_factory=list)  # models tried first that failed (outage, quota...)
 
 
 class Composer:
@@ -136,6 +154,7 @@ class Composer:
         budget_s: float = 25.0,
         thread_max_parts: int = 8,
         small_model: bool = False,
+        chain: Callable[[], Sequence[ChatBackend]] | None = None,
     ) -> None:
         self.models = models
         self.prompts = prompts
@@ -144,52 +163,123 @@ class Composer:
         self.moderator = moderator
         self.budget_s = budget_s
         self.thread_max_parts = thread_max_parts
-        self.small_model = small_model  # the bundled CPU model: fewer tokens per answer
+        self.small_model = small_model  # the bundled CPU model: the small-model profile
+        self._chain = chain
+
+    def chain(self) -> Sequence[ChatBackend]:
+        """The models to try, in order (one unless ``CHORUS_CHAT_MODELS`` names several)."""
+        if self._chain is not None:
+            return self._chain()
+        return [ChatBackend("", self.models, small=self.small_model)]
 
     # -- public ---------------------------------------------------------------------------------
-    async def compose(self, req: Request) -> Composed:
+    async def compose(self, req: Request, partial: Partial | None = None) -> Composed:
+        """Write the draft with the first model of the chain that answers; ``partial`` sees it grow."""
         request = clean(req.text)[:REQUEST_MAX_CHARS]
         await self.check_input(request)
-        system, task = await self._prompts(req, request)
+        chain = self.chain()
+        skipped: list[str] = []
+        for i, backend in enumerate(chain):
+            try:
+                composed = await self._compose_with(backend, req, request, partial)
+            except (ProviderUnavailable, ProviderRateLimited) as exc:  # outage, timeout, spent quota
+                if i + 1 == len(chain):
+                    raise
+                log.warning("model %s failed (%s); trying %s", backend.label, exc, chain[i + 1].label)
+                skipped.append(backend.label)
+                continue
+            composed.model, composed.skipped = backend.label, skipped
+            return composed
+        raise ProviderUnavailable("no chat model configured")
+
+    async def _compose_with(
+        self, backend: ChatBackend, req: Request, request: str, partial: Partial | None
+    ) -> Composed:
+        system, task = await self._prompts(req, request, small=backend.small)
         messages: list[BaseMessage] = [SystemMessage(system)]
-        for turn in req.history:
-            text = clean(turn.text)[:CONTEXT_MAX_CHARS]
-            messages.append(HumanMessage(_wrap("request", text)) if turn.role == "user" else AIMessage(text))
+        shorter = req.parent_text is not None and wants_shorter(req.text)
+        if backend.small:
+            plan = profile.small_plan(
+                req.kind,
+                request,
+                req.target.limit,
+                sources=self._sources(req, request),
+                parent_chars=len(req.parent_text) if req.parent_text is not None else None,
+                shorter=shorter,
+            )
+            for user, assistant in plan.examples:
+                messages += [HumanMessage(user), AIMessage(assistant)]
+        else:
+            plan = profile.full_plan(_max_tokens(req), structured=backend.structured)
+            for turn in req.history:
+                text = clean(turn.text)[:CONTEXT_MAX_CHARS]
+                messages.append(
+                    HumanMessage(_wrap("request", text)) if turn.role == "user" else AIMessage(text)
+                )
         messages.append(HumanMessage(task))
         secret = _shingles(system)
-        deadline = time.monotonic() + self.budget_s
-        max_tokens = _max_tokens(req, small=self.small_model)
+        sources = self._sources(req, request)
+        deadline = time.monotonic() + (backend.budget_s or self.budget_s)
         tokens_in = tokens_out = 0
+
+        async def shown(text: str) -> None:
+            """What a chat may show while the draft is written: repaired and grounded like the draft."""
+            if partial is not None:
+                fixed = repair(text, secret, echo=request) or ""
+                await partial(ground(fixed, sources, strict=backend.small) if fixed else "")
+
         for attempt in (1, 2):
             if attempt == 2:
-                messages.append(HumanMessage(_stricter(req)))
+                messages.append(HumanMessage(_stricter(req, small=backend.small)))
             try:
-                answer = await self._call(messages, deadline, max_tokens)
+                answer = await self._call(backend, messages, deadline, plan.bind, shown if partial else None)
             except ProviderError:
-                if req.parent_text and wants_shorter(req.text):
+                if shorter:
                     break  # served below without the model
                 raise
             usage: Mapping[str, Any] = answer.usage_metadata or {}
             tokens_in += int(usage.get("input_tokens") or _estimate_tokens(messages))
             raw = _content(answer)
             tokens_out += int(usage.get("output_tokens") or len(raw) // 4)
-            repaired = repair(raw, secret, echo=request)
-            if repaired is None:
+            decoded = profile.decode(raw)
+            text = decoded.text if decoded is not None else raw
+            repaired = repair(text, secret, echo=request)
+            grounded = ground(repaired, sources, strict=backend.small) if repaired else ""
+            if not usable(grounded):
                 log.info("unusable model answer (attempt %d): %r", attempt, raw[:200])
                 if attempt == 2 or time.monotonic() > deadline - 1:
                     break
                 messages.append(AIMessage(raw[:2000] or "(empty)"))
                 continue
-            parts = self.fit(repaired, req)
+            chosen = decoded.hashtags if decoded is not None else []
+            parts = self.fit(grounded, req, chosen)
             if not parts:
                 continue
             await self._check_output("\n\n".join(parts))
-            return Composed(parts, hashtags(" ".join(parts)), tokens_in, tokens_out, attempt)
-        if req.parent_text and wants_shorter(req.text):  # "shorter" can always be served: cut the draft
+            alt = decoded.alt_text if decoded is not None else ""
+            return Composed(
+                parts, hashtags(" ".join(parts)), tokens_in, tokens_out, attempt, alt_text=_alt(alt, sources)
+            )
+        if shorter and req.parent_text:  # "shorter" can always be served: cut the draft
             parts = self.fit(req.parent_text, req)
             if parts and len("".join(parts)) < len(req.parent_text):
                 return Composed(parts, hashtags(" ".join(parts)), tokens_in, tokens_out, 2)
         raise ProviderBadOutput("model answer unusable after retry")
+
+    @staticmethod
+    def _sources(req: Request, request: str) -> str:
+        """Everything a draft may take facts from: the request, the message or draft it answers, context."""
+        return sources_text(
+            [
+                request,
+                req.parent_text,
+                req.message,
+                req.community_name,
+                BOT_NAME,
+                *req.chain,
+                *(t.text for t in req.history),
+            ]
+        )
 
     async def summarize(
         self, text: str, *, max_chars: int, community_key: str = "", platform: str = ""
@@ -213,9 +303,7 @@ class Composer:
                 },
             )
             messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(task)]
-            answer = await self._call(
-                messages, time.monotonic() + self.budget_s, min(400, max_chars // 2 + 50)
-            )
+            answer = await self._first_answer(messages, {"max_tokens": min(400, max_chars // 2 + 50)})
             summary = repair(_content(answer), _shingles(system))
             if summary:
                 summary = truncate(summary, max_chars)
@@ -225,13 +313,29 @@ class Composer:
             return fallback
         return summary or fallback
 
+    async def _first_answer(self, messages: list[BaseMessage], bind: Mapping[str, Any]) -> AIMessage:
+        """The answer of the first model of the chain that gives one (summaries: no profile, no stream)."""
+        chain = self.chain()
+        for i, backend in enumerate(chain):
+            deadline = time.monotonic() + (backend.budget_s or self.budget_s)
+            try:
+                return await self._call(backend, messages, deadline, bind)
+            except (ProviderUnavailable, ProviderRateLimited):
+                if i + 1 == len(chain):
+                    raise
+        raise ProviderUnavailable("no chat model configured")
+
     async def image_prompt(self, community_key: str, platform: str, values: Mapping[str, object]) -> str:
         """The image description from the community's ``image`` template (member text inserted verbatim)."""
         slots = await self._slots(community_key, platform, {})
         return self.render("image", slots["image"], values)
 
-    def fit(self, text: str, req: Request) -> list[str]:
-        """Fit repaired text to the target: one part (post, reply) or numbered parts (thread)."""
+    def fit(self, text: str, req: Request, chosen: Sequence[str] = ()) -> list[str]:
+        """Fit repaired text to the target: one part (post, reply) or numbered parts (thread).
+
+        A new post without hashtags gets up to two topical ones: those the model chose (when they name
+        the request's subject), else the request's topic words.
+        """
         t = req.target
         if req.kind == "thread":
             return fit_thread(text, t.limit, t.measure, self.thread_max_parts)
@@ -240,7 +344,8 @@ class Composer:
             limit = min(limit, max(40, int(t.measure(req.parent_text) * 0.7)))
         text = truncate(text, limit, t.measure)
         if req.kind == "post" and req.parent_text is None and not hashtags(text):
-            text = add_hashtags(text, keywords(req.text), limit, t.measure)
+            tags = [tag.lstrip("#") for tag in hashtags_for(chosen, req.text)]
+            text = add_hashtags(text, tags, limit, t.measure)
         return [text] if text.strip() else []
 
     # -- internals ------------------------------------------------------------------------------
@@ -263,10 +368,26 @@ class Composer:
         ]
         return "\n\n".join(p.strip() for p in pieces if p.strip())
 
-    async def _prompts(self, req: Request, request: str) -> tuple[str, str]:
+    def _small_system(self, slots: Mapping[str, str], values: Mapping[str, object], kind: str) -> str:
+        """The profile's short text, then whatever of persona/style/rules the moderators changed."""
+        v = {"bot_name": BOT_NAME, "date": datetime.now(UTC).strftime("%Y-%m-%d"), **values}
+        defaults = self.defaults()
+        pieces = [profile.small_system_template().format_map({**v, "kind": kind})]
+        for slot in ("persona", "style", "rules"):
+            if slots[slot].strip() != defaults[slot].strip():
+                pieces.append(self.render(slot, slots[slot], v))
+        pieces.append(slots.get("guard", ""))
+        return "\n\n".join(p.strip() for p in pieces if p.strip())
+
+    async def _prompts(self, req: Request, request: str, *, small: bool = False) -> tuple[str, str]:
         slots = await self._slots(req.community_key, req.target.platform, req.overrides)
         limit = req.target.limit
         common = {"community": req.community_name, "platform": req.target.platform, "max_chars": limit}
+        if small:
+            kind = profile.kind_noun(req.kind, req.parent_text is not None)
+            system = self._small_system(slots, common, kind)
+            message = clean(req.message or "")[:CONTEXT_MAX_CHARS]
+            return system, profile.task_text(req.kind, request, message=message, draft=req.parent_text)
         system = self._system(slots, common)
         context = "\n".join(clean(c)[:CONTEXT_MAX_CHARS] for c in req.chain if c.strip())
         context_value = _wrap("context", context) if context else "(none)"
@@ -295,24 +416,38 @@ class Composer:
             }
         return system, self.render(slot, slots[slot], values)
 
-    async def _call(self, messages: list[BaseMessage], deadline: float, max_tokens: int) -> AIMessage:
-        """One model answer within the budget (the model's own policy retries 429/5xx inside it)."""
+    async def _call(
+        self,
+        backend: ChatBackend,
+        messages: list[BaseMessage],
+        deadline: float,
+        bind: Mapping[str, Any],
+        partial: Partial | None = None,
+    ) -> AIMessage:
+        """One model answer within the budget, streamed (the model's policy retries 429/5xx inside it).
+
+        ``partial`` gets the readable text so far after each chunk; its failures never fail the draft.
+        """
         remaining = deadline - time.monotonic()
         if remaining <= 0.5:
             raise ProviderUnavailable("compose budget spent", user_message=TOO_SLOW)
-        model = await self.models()
+        model = await backend.model()
+        gathered: Any = None  # AIMessageChunk: chunks add up
         try:
             async with asyncio.timeout(remaining):
-                answer = await model.bind(max_tokens=max_tokens).ainvoke(messages)
+                async for chunk in model.bind(**bind).astream(messages):
+                    gathered = chunk if gathered is None else gathered + chunk
+                    if partial is not None and chunk.content:
+                        await _show(partial, _content_of(gathered.content))
         except TimeoutError as exc:
             raise ProviderUnavailable("model timed out", user_message=TOO_SLOW) from exc
         except ChorusError:
             raise
         except Exception as exc:
             raise translate_error(exc) from exc
-        if not isinstance(answer, AIMessage):
+        if not isinstance(gathered, AIMessage):  # a chunk, or the whole message from non-streaming models
             raise ProviderBadOutput("model returned no message")
-        return answer
+        return AIMessage(content=gathered.content, usage_metadata=gathered.usage_metadata)
 
     async def check_input(self, text: str) -> None:
         if self.moderator is None or not text:
@@ -493,17 +628,6 @@ def _shingles(text: str) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(words[i : i + n]) for n in (3, 4) for i in range(len(words) - n + 1))
 
 
-def drop_sentences(text: str, bad: Callable[[str], bool]) -> str:
-    """Remove the sentences ``bad`` picks (leaks of the system prompt, talk about the request)."""
-    kept = []
-    for para in re.split(r"\n\s*\n", text):
-        lines = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n", para) if s.strip()]
-        good = [s for s in lines if not bad(s)]
-        if good:
-            kept.append(" ".join(good) if len(good) < len(lines) else para.strip())
-    return "\n\n".join(kept)
-
-
 def drop_leaks(text: str, secret: frozenset[tuple[str, ...]]) -> str:
     """Remove sentences that mostly repeat the system prompt, so instructions never leak."""
     return drop_sentences(text, lambda s: _leaks(s, secret))
@@ -642,10 +766,27 @@ def _wrap(tag: str, text: str) -> str:
 
 
 def _content(answer: AIMessage) -> str:
-    content = answer.content
+    return _content_of(answer.content)
+
+
+def _content_of(content: str | list[str | dict[Any, Any]]) -> str:
     if isinstance(content, str):
         return content
     return "".join(c if isinstance(c, str) else str(c.get("text", "")) for c in content)
+
+
+async def _show(partial: Partial, raw: str) -> None:
+    """Hand the readable part of an answer in progress to ``partial``; showing never fails a draft."""
+    try:
+        await partial(profile.partial_text(raw))
+    except Exception:
+        log.exception("showing a draft while it is written failed; the draft goes on")
+
+
+def _alt(alt_text: str, sources: str) -> str:
+    """The model's image description, if it invents nothing."""
+    alt = " ".join(clean(alt_text).split())
+    return alt if alt and not invented(alt, sources) else ""
 
 
 def _estimate_tokens(messages: Sequence[BaseMessage]) -> int:
@@ -664,7 +805,9 @@ def _max_tokens(req: Request, *, small: bool = False) -> int:
     return max(60, int(wanted * cap))
 
 
-def _stricter(req: Request) -> str:
+def _stricter(req: Request, *, small: bool = False) -> str:
+    if small:  # the grammar keeps the form; what goes wrong is the content
+        return f"Write the {req.kind} again, only about the request, with nothing the request does not say."
     what = "thread (parts separated by a blank line)" if req.kind == "thread" else req.kind
     return (
         f"That answer could not be used. Write the {what} again as plain text only: no preamble, no JSON, "

@@ -60,6 +60,8 @@ class Draft(BaseModel):
     image_style: str | None = None  # the card style, so a reroll picks the next one
     image_label: str = ""  # caption label, e.g. "AI-generated image (gpt-image-1)" / "Text card (not AI art)"
     alt_text: str = ""
+    written_by: str = ""  # the model that wrote the text (told to the person)
+    skipped_models: list[str] = Field(default_factory=list)  # models of the chain that failed first
     parent: str | None = None  # the draft this one revises
     version: int = 1
     created_at: float = Field(default_factory=time.time)

@@ -2,7 +2,9 @@
 
 One code path: langchain-openai's ``ChatOpenAI`` talks to OpenAI (``OPENAI_API_KEY``), to any
 OpenAI-compatible endpoint (``OPENAI_BASE_URL``: Ollama, vLLM, LM Studio, llama.cpp) and, with neither set,
-to the bundled SmolLM2 that ``local_model`` serves on 127.0.0.1.
+to the bundled SmolLM2 that ``local_model`` serves on 127.0.0.1. ``CHORUS_CHAT_MODELS`` names several, in
+the order they are tried (``model_chain``; ``ModelRuntime.chain`` hands them to the composer, which moves on
+when one is down, too slow or out of quota).
 
 Errors are translated here (``translate_error``), so callers only ever see ``core.errors``:
 429 -> ProviderRateLimited (with ``retry_after`` from Retry-After), timeouts / 5xx / connection ->
@@ -23,6 +25,7 @@ import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -44,6 +47,7 @@ from core.assistant.local_model import (
 )
 from core.errors import (
     ChorusError,
+    ConfigError,
     ContentRefused,
     InvalidInput,
     ProviderBadOutput,
@@ -74,14 +78,48 @@ def local_model_path(settings: Settings) -> Path | None:
     return settings.local_model_path or bundled_model_path()
 
 
-def describe_model(settings: Settings) -> str:
-    """One line for ``chorus config check``: which model serves and why (never the key itself)."""
+@dataclass(frozen=True)
+class ChainEntry:
+    """One model of ``CHORUS_CHAT_MODELS``: ``openai:<model>``, ``compatible:<model>`` or ``local``."""
+
+    source: Source
+    model: str = ""
+
+    @classmethod
+    def parse(cls, text: str, settings: Settings) -> ChainEntry:
+        kind, _, model = text.strip().partition(":")
+        kind = kind.strip().lower()
+        if kind == "local":
+            return cls("local", MODEL_ALIAS)
+        if kind not in ("openai", "compatible"):
+            raise ConfigError(
+                f"CHORUS_CHAT_MODELS: {text!r} is not openai:<model>, compatible:<model> or local"
+            )
+        if kind == "compatible" and not settings.openai_base_url:
+            raise ConfigError(f"CHORUS_CHAT_MODELS: {text!r} needs OPENAI_BASE_URL")
+        return cls(kind, model.strip() or settings.chat_model)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        """How the person reading a draft is told which model wrote it."""
+        return f"{BUNDLED_NAME} (local)" if self.source == "local" else self.model
+
+
+def model_chain(settings: Settings) -> list[ChainEntry]:
+    """The chat models in the order they are tried (``CHORUS_CHAT_MODELS``, else the one configured)."""
+    if settings.chat_models:
+        return [ChainEntry.parse(e, settings) for e in settings.chat_models]
     source = model_source(settings)
-    if source == "openai":
-        return f"OpenAI {settings.chat_model} (OPENAI_API_KEY)"
-    if source == "compatible":
+    return [ChainEntry(source, MODEL_ALIAS if source == "local" else settings.chat_model)]
+
+
+def _describe_entry(entry: ChainEntry, settings: Settings) -> str:
+    if entry.source == "openai":
+        where = f" via {settings.openai_base_url}" if settings.openai_base_url else ""
+        return f"OpenAI {entry.model}{where} (OPENAI_API_KEY)"
+    if entry.source == "compatible":
         auth = ", with OPENAI_API_KEY" if settings.openai_api_key is not None else ""
-        return f"OpenAI-compatible at {settings.openai_base_url} (model {settings.chat_model}{auth})"
+        return f"OpenAI-compatible at {settings.openai_base_url} (model {entry.model}{auth})"
     path = local_model_path(settings)
     name = BUNDLED_NAME if settings.local_model_path is None else f"local GGUF {settings.local_model_path}"
     reason = unavailable_reason(path)
@@ -90,6 +128,18 @@ def describe_model(settings: Settings) -> str:
     where = f"port {settings.local_model_port}" if settings.local_model_port else "a free port"
     prefix = "bundled " if settings.local_model_path is None else ""
     return f"{prefix}{name} via llama-cpp-python server (local, started on demand on 127.0.0.1, {where})"
+
+
+def describe_model(settings: Settings) -> str:
+    """One line for ``chorus config check``: which models serve, in which order (never the key itself)."""
+    try:
+        chain = model_chain(settings)
+    except ConfigError as exc:
+        return f"NOT usable: {exc}"
+    if len(chain) == 1:
+        return _describe_entry(chain[0], settings)
+    steps = " -> ".join(f"{i}. {_describe_entry(e, settings)}" for i, e in enumerate(chain, 1))
+    return f"chain (CHORUS_CHAT_MODELS; an outage, timeout or spent quota moves on): {steps}"
 
 
 # ---- errors -------------------------------------------------------------------------------------------
@@ -310,15 +360,27 @@ class ChorusChatOpenAI(ChatOpenAI):
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
 
+@dataclass(frozen=True)
+class ChatBackend:
+    """One model of the chain as the composer sees it: how to get it and how to talk to it."""
+
+    label: str  # told to the person: "gpt-4.1-mini", "SmolLM2-135M-Instruct (local)"
+    model: Callable[[], Awaitable[BaseChatModel]]
+    small: bool = False  # the small-model profile (short prompt, examples, grammar)
+    structured: bool = False  # the provider has structured output (OpenAI's json_schema)
+    budget_s: float | None = None  # time this model may take for one draft (None: the composer's)
+
+
 class ModelRuntime:
-    """Hands out the chat model; for the bundled model it owns the local server's lifetime."""
+    """Hands out the chat models of the chain; for the bundled model it owns the local server's lifetime."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.source: Source = model_source(settings)
-        self.local = self.source == "local"
+        self.chain_entries = model_chain(settings)
+        self.source: Source = self.chain_entries[0].source
+        self.local = self.source == "local"  # the first choice is the bundled model
         self.server: LocalModelServer | None = None
-        if self.local:
+        if any(e.source == "local" for e in self.chain_entries):
             self.server = LocalModelServer(
                 local_model_path(settings) or settings.data_dir / "missing-model.gguf",
                 port=settings.local_model_port,
@@ -326,27 +388,55 @@ class ModelRuntime:
                 start_timeout_s=settings.local_model_start_timeout_s,
                 log_path=settings.data_dir / "logs" / "local-model.log",
             )
-        self._model: ChorusChatOpenAI | None = None
+        self._models: dict[ChainEntry, ChorusChatOpenAI] = {}
         self._model_url: str | None = None
 
     def describe(self) -> str:
         return describe_model(self.settings)
 
-    async def chat_model(self) -> BaseChatModel:
-        """The chat model to call; starts (or restarts) the bundled model's server first when needed."""
-        if self.server is None:
-            if self._model is None:
-                self._model = self._build(self.settings.openai_base_url, self.settings.chat_model)
-            return self._model
-        base_url = await self.server.ensure_running()
-        if self._model is None or self._model_url != f"{base_url}#{self.server.api_key}":
-            self._model = self._build(base_url, MODEL_ALIAS, api_key=self.server.api_key)
-            self._model_url = f"{base_url}#{self.server.api_key}"
-        return self._model
+    def chain(self) -> list[ChatBackend]:
+        """The backends in the order they are tried."""
+        s = self.settings
+        out = []
+        for entry in self.chain_entries:
 
-    def _build(self, base_url: str | None, model: str, api_key: str | None = None) -> ChorusChatOpenAI:
+            async def get(entry: ChainEntry = entry) -> BaseChatModel:
+                return await self.model_for(entry)
+
+            local = entry.source == "local"
+            out.append(
+                ChatBackend(
+                    label=entry.label,
+                    model=get,
+                    small=local,
+                    structured=entry.source == "openai",
+                    budget_s=s.local_compose_budget_s if local else s.compose_budget_s,
+                )
+            )
+        return out
+
+    async def chat_model(self) -> BaseChatModel:
+        """The first model of the chain (starting the bundled model's server when it is that one)."""
+        return await self.model_for(self.chain_entries[0])
+
+    async def model_for(self, entry: ChainEntry) -> BaseChatModel:
+        if entry.source != "local":
+            if entry not in self._models:
+                self._models[entry] = self._build(entry, self.settings.openai_base_url, entry.model)
+            return self._models[entry]
+        assert self.server is not None  # noqa: S101 - created whenever the chain has a local entry
+        base_url = await self.server.ensure_running()
+        if entry not in self._models or self._model_url != f"{base_url}#{self.server.api_key}":
+            self._models[entry] = self._build(entry, base_url, MODEL_ALIAS, api_key=self.server.api_key)
+            self._model_url = f"{base_url}#{self.server.api_key}"
+        return self._models[entry]
+
+    def _build(
+        self, entry: ChainEntry, base_url: str | None, model: str, api_key: str | None = None
+    ) -> ChorusChatOpenAI:
         s = self.settings
         key = api_key or (s.openai_api_key.get_secret_value() if s.openai_api_key else "") or "not-needed"
+        local = entry.source == "local"
         return ChorusChatOpenAI(
             model=model,
             api_key=SecretStr(key),
@@ -354,14 +444,20 @@ class ModelRuntime:
             timeout=s.model_timeout_s,
             max_retries=0,
             use_responses_api=False,  # Chat Completions: what every OpenAI-compatible server speaks
-            max_tokens=LOCAL_MAX_TOKENS if self.local else None,
+            max_tokens=LOCAL_MAX_TOKENS if local else None,
             chorus_max_retries=s.model_max_retries,
             chorus_max_wait_s=s.model_max_retry_wait_s,
-            legacy_max_tokens=self.source != "openai",
+            legacy_max_tokens=entry.source != "openai",
+            stream_usage=True,  # usage (for quotas and cost) arrives as the last chunk of a stream
         )
 
     async def aclose(self) -> None:
-        """Stop the local server (if one was started); the chat model object stays usable for a restart."""
+        """Close the models' HTTP clients and stop the local server (if one was started)."""
+        for model in self._models.values():
+            client = getattr(model, "root_async_client", None)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        self._models.clear()
         if self.server is not None:
             await self.server.stop()
-

@@ -6,20 +6,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bots.console.adapter import ConsolePlatform
-from bots.discord.adapter import DiscordPlatform
-from bots.telegram.adapter import CAPABILITIES as TELEGRAM
-from bots.x.adapter import XPlatform
+from bots import registry
 from core.contract import Action, Capabilities, Choice, DirectMessage, OfferChoices, Post, Reply, SendImage
 from core.platform import degrade, measure_for
 from tests.core.test_text_props import texts
 
-PLATFORMS: dict[str, Capabilities] = {
-    "telegram": TELEGRAM,
-    "discord": DiscordPlatform.capabilities,
-    "x": XPlatform.capabilities,
-    "console": ConsolePlatform.capabilities,
-}
+PLATFORMS: dict[str, Capabilities] = {f.name: f.capabilities for f in registry.catalog()}
+"""Every adapter's declared limits (what its Platform and every worker use)."""
 WHERE = {"community": "c", "channel": "ch"}
 long_texts = st.one_of(texts, st.builds(lambda t, n: t * n, texts, st.integers(1, 40)))
 choices = st.lists(

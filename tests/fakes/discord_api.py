@@ -37,6 +37,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 from aiohttp.web_request import Request
 
 API_PREFIX = "/api/v10"
+EDITS_PER_WINDOW, EDIT_WINDOW_S = 5, 5.0  # editing messages: 5 per 5 s per channel
 DISCORD_EPOCH_MS = 1420070400000
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
@@ -331,6 +332,11 @@ class FakeDiscord:
 
         # Machinery.
         self._rate_limits: list[_RateLimitRule] = []
+        # Discord's per-channel bucket for editing messages: EDITS_PER_WINDOW per EDIT_WINDOW_S; the
+        # headers tell the client what is left (discord.py waits on its own), a burst past it gets a 429.
+        self.edit_limit: tuple[int, float] | None = (EDITS_PER_WINDOW, EDIT_WINDOW_S)
+        self.edit_rate_limited = 0
+        self._edits: dict[str, list[float]] = {}
         self._session: _Session | None = None
         self._live: _Conn | None = None
         self._conns: set[_Conn] = set()
@@ -1550,11 +1556,41 @@ class FakeDiscord:
                     "code": 0,
                 }
                 return self._json_response(429, body_429, headers)
+            edit_headers = self._edit_bucket(request.method, handler, match.groupdict(), bucket)
+            if edit_headers is not None and edit_headers.get("Retry-After"):
+                body_429 = {
+                    "message": "You are being rate limited.",
+                    "retry_after": float(edit_headers["X-RateLimit-Reset-After"]),
+                    "global": False,
+                    "code": 0,
+                }
+                return self._json_response(429, body_429, edit_headers)
             req = _Req(request.method, path, request.query, body, files)
             status, out = await handler(req, **match.groupdict())
-            return self._json_response(status, out, self._ratelimit_headers(bucket))
+            return self._json_response(status, out, edit_headers or self._ratelimit_headers(bucket))
         self.unhandled.append(f"{request.method} {path}")
         raise ApiError(404, 0, "404: Not Found")
+
+    def _edit_bucket(
+        self, method: str, handler: Any, params: Mapping[str, str], bucket: str
+    ) -> dict[str, str] | None:
+        """Count an edit of a channel message against its channel's bucket (None: not an edit)."""
+        if self.edit_limit is None or method != "PATCH" or handler != self._r_edit_message:
+            return None
+        limit, window = self.edit_limit
+        now = time.monotonic()
+        channel = params.get("channel_id", "")
+        recent = [t for t in self._edits.get(channel, []) if now - t < window]
+        if len(recent) >= limit:
+            self.edit_rate_limited += 1
+            reset = window - (now - recent[0])
+            headers = self._ratelimit_headers(bucket, limit=limit, remaining=0, reset_after=reset, scope="user")
+            headers["Retry-After"] = str(max(1, int(reset + 0.999)))
+            return headers
+        recent.append(now)
+        self._edits[channel] = recent
+        reset = window - (now - recent[0])
+        return self._ratelimit_headers(bucket, limit=limit, remaining=limit - len(recent), reset_after=reset)
 
     def _take_rate_limit(self, key: str) -> _RateLimitRule | None:
         for rule in self._rate_limits:

@@ -57,6 +57,7 @@ class Reply:
     delay: float = 0.0
     content_type: str = "application/json"
     stream: list[str] | None = None  # chat only: SSE deltas to send when the request asked to stream
+    chunk_delay: float = 0.0  # chat only: seconds between streamed deltas (a model writing as it goes)
     flagged: list[str] | None = None  # moderations only: one result per input item, flagged with these
 
 
@@ -104,6 +105,13 @@ def chat(
     if pieces:
         pieces[-1] = pieces[-1][:-1]
     return Reply(json=body, stream=pieces)
+
+
+def streamed(content: str, *, chunk_delay: float) -> Reply:
+    """A chat answer whose stream arrives word by word, ``chunk_delay`` seconds apart."""
+    reply = chat(content)
+    reply.chunk_delay = chunk_delay
+    return reply
 
 
 def error(status: int, message: str = "error", code: str | None = None, **headers: str) -> Reply:
@@ -293,6 +301,8 @@ class FakeOpenAI:
 
         await resp.write(event({"role": "assistant", "content": ""}))
         for piece in reply.stream or []:
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
             await resp.write(event({"content": piece}))
         await resp.write(event({}, finish="stop"))
         if ((record.json or {}).get("stream_options") or {}).get("include_usage"):

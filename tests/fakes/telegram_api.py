@@ -31,6 +31,11 @@ JSON = dict[str, Any]
 T = TypeVar("T")
 
 MAX_TEXT, MAX_CAPTION, MAX_CALLBACK_DATA, MAX_PHOTO_BYTES = 4096, 1024, 64, 10 * 1024 * 1024
+DRAFT_TTL_S = 30.0  # "the streamed draft is ephemeral and acts as a temporary 30-second preview"
+# Flood control as Telegram applies it to bots: about one edit of a message per second, and 20 messages
+# (sends and edits) per minute in a group. Exceeding either answers 429 "retry after N".
+EDIT_INTERVAL_S = 1.0
+GROUP_MESSAGES_PER_MINUTE = 20
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same as a "
     "current content and reply markup of the message"
@@ -62,6 +67,11 @@ class ApiError(Exception):
     def __init__(self, description: str, code: int = 400, parameters: JSON | None = None) -> None:
         super().__init__(description)
         self.description, self.code, self.parameters = description, code, parameters
+
+
+def flood(wait_s: float) -> ApiError:
+    seconds = max(1, int(wait_s + 0.999))
+    return ApiError(f"Too Many Requests: retry after {seconds}", 429, {"retry_after": seconds})
 
 
 def bad(description: str) -> ApiError:
@@ -117,6 +127,23 @@ class FaultRates:
     rng: random.Random
     injected_429: int = 0
     injected_5xx: int = 0
+
+
+@dataclass
+class MessageDraft:
+    """A streamed draft (sendMessageDraft) in a private chat: ephemeral, replaced by the bot's next message
+    in that chat, gone after DRAFT_TTL_S; ``history`` keeps every text it showed, for tests."""
+
+    chat_id: int
+    draft_id: int
+    text: str
+    updated: float
+    history: list[str] = field(default_factory=list)
+    finalized: bool = False
+
+    @property
+    def visible(self) -> bool:
+        return not self.finalized and time.monotonic() - self.updated < DRAFT_TTL_S
 
 
 @dataclass
@@ -452,6 +479,11 @@ class FakeTelegram:
         self.webhook: JSON | None = None
         self.blocked: set[int] = set()
         self._sent: dict[tuple[int, int], SentMessage] = {}
+        self.drafts: dict[int, MessageDraft] = {}  # private chat id -> its streamed draft
+        self.flood_control = True  # enforce EDIT_INTERVAL_S and GROUP_MESSAGES_PER_MINUTE
+        self.flood_refusals = 0
+        self._last_edit: dict[tuple[int, int], float] = {}
+        self._group_sends: dict[int, list[float]] = {}
         self._updates: list[JSON] = []
         self._allowed: list[str] | None = None
         self._next_update = itertools.count(1)
@@ -483,7 +515,7 @@ class FakeTelegram:
             "getchatadministrators": self._get_chat_administrators, "getchat": self._get_chat,
             "getchatmembercount": self._get_chat_member_count, "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands, "deletemycommands": self._delete_my_commands,
-            "getfile": self._get_file,
+            "getfile": self._get_file, "sendmessagedraft": self._send_message_draft,
         }  # fmt: skip
 
     # ------------------------------------------------------------ lifecycle
@@ -1212,10 +1244,13 @@ class FakeTelegram:
         text, entities = self._format(p, "text")
         markup, thread, reply_to = self._markup(p), self._thread(chat, p), self._reply(chat, p)
         self._check_can_send(chat)
+        self._flood(chat)
         message = self._new_message(
             chat, self.bot_user, thread=thread or _thread_of(reply_to, chat), reply_to=reply_to, text=text,
             entities=entities, reply_markup=markup,
         )  # fmt: skip
+        self._finalize_draft(chat)
+        self._count(chat)
         return self._record("sendMessage", message, p)
 
     def _send_photo(self, p: JSON) -> JSON:
@@ -1240,6 +1275,9 @@ class FakeTelegram:
         caption, entities = self._format(p, "caption", caption=True)
         markup, thread, reply_to = self._markup(p), self._thread(chat, p), self._reply(chat, p)
         self._check_can_send(chat)
+        self._flood(chat)
+        self._finalize_draft(chat)
+        self._count(chat)
         sizes = self._photo_sizes(data, photo if isinstance(photo, str) and photo in self._files else None)
         message = self._new_message(
             chat, self.bot_user, thread=thread or _thread_of(reply_to, chat), reply_to=reply_to, photo=sizes,
@@ -1255,6 +1293,59 @@ class FakeTelegram:
         self._check_can_send(chat)
         return True
 
+    def _flood(self, chat: JSON, edit: tuple[int, int] | None = None) -> None:
+        """429 when the bot edits a message again within EDIT_INTERVAL_S or a group's minute is full."""
+        if not self.flood_control:
+            return
+        now = time.monotonic()
+        if edit is not None:
+            wait = self._last_edit.get(edit, -EDIT_INTERVAL_S) + EDIT_INTERVAL_S - now
+            if wait > 0:
+                self.flood_refusals += 1
+                raise flood(wait)
+        if chat["type"] in ("group", "supergroup"):
+            recent = [t for t in self._group_sends.get(chat["id"], []) if now - t < 60]
+            if len(recent) >= GROUP_MESSAGES_PER_MINUTE:
+                self.flood_refusals += 1
+                raise flood(60 - (now - recent[0]))
+            self._group_sends[chat["id"]] = recent
+
+    def _count(self, chat: JSON, edit: tuple[int, int] | None = None) -> None:
+        """A send or edit that went through counts against the flood limits."""
+        now = time.monotonic()
+        if edit is not None:
+            self._last_edit[edit] = now
+        if chat["type"] in ("group", "supergroup"):
+            self._group_sends.setdefault(chat["id"], []).append(now)
+
+    def _finalize_draft(self, chat: JSON) -> None:
+        """The bot's message in a private chat takes the place of its streamed draft."""
+        draft = self.drafts.get(chat["id"])
+        if draft is not None:
+            draft.finalized = True
+
+    def _send_message_draft(self, p: JSON) -> bool:
+        chat = self._chat(p)
+        if chat["type"] != "private":
+            raise bad("TEXTDRAFT_PEER_INVALID")
+        draft_id = _int(p, "draft_id", required=True)
+        if not draft_id:
+            raise bad("DRAFTID_INVALID")
+        self._thread(chat, p)
+        self._check_can_send(chat)
+        text = ""
+        if p.get("text") not in (None, ""):
+            text, _ = self._format(p, "text")
+        old = self.drafts.get(chat["id"])
+        history = [*old.history, text] if old is not None and old.draft_id == draft_id else [text]
+        self.drafts[chat["id"]] = MessageDraft(chat["id"], draft_id or 0, text, time.monotonic(), history)
+        return True
+
+    def visible_draft(self, chat_id: int) -> str | None:
+        """What a private chat's streamed draft shows right now (None: nothing)."""
+        draft = self.drafts.get(chat_id)
+        return draft.text if draft is not None and draft.visible else None
+
     def _edit_message_text(self, p: JSON) -> JSON:
         message, sent = self._bot_message(p, edit="edit")
         if "text" not in message:
@@ -1269,7 +1360,9 @@ class FakeTelegram:
             message.get("reply_markup"),
         ):
             raise bad(NOT_MODIFIED)
+        self._flood(message["chat"], (message["chat"]["id"], message["message_id"]))
         message.update(text=text, entities=entities, edit_date=_now())
+        self._count(message["chat"], (message["chat"]["id"], message["message_id"]))
         _set_optional(message, "reply_markup", markup)
         sent.text, sent.raw_text, sent.entities, sent.reply_markup = text, _str(p, "text"), entities, markup
         sent.parse_mode, sent.edits = _str(p, "parse_mode"), sent.edits + 1

@@ -8,7 +8,7 @@ import pytest
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
-from core.contract import EventKind
+from core.contract import EventKind, Reply
 from core.router import Router
 from core.sender import Sender
 from core.services import Services
@@ -84,3 +84,30 @@ async def test_reply_to_a_bot_message_carries_context(services: Services) -> Non
     ev = console.to_event("^ shorter")
     assert ev and ev.reply_to and ev.reply_to.from_bot and ev.reply_to.text == "Draft v1"
     assert ev.text == "shorter"
+
+
+async def _no_blobs(blob: str) -> bytes:
+    raise KeyError(blob)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_console_prints_a_draft_as_it_is_written_then_the_finished_message(services: Services) -> None:
+    from core.live import LiveUpdate
+
+    out = io.StringIO()
+    console = ConsolePlatform(ConsoleSettings(), services, stdin=_Terminal(""), stdout=out)
+    assert console.capabilities.live_drafts  # a person at a terminal watches drafts being written
+    piped = ConsolePlatform(ConsoleSettings(), services, stdin=io.StringIO(""), stdout=io.StringIO())
+    assert not piped.capabilities.live_drafts  # a piped script gets a clean transcript
+    base = {"event_id": "e1", "platform": "console", "community": "local", "channel": "console"}
+    for seq, text in enumerate(["Our garden …", "Our garden opens …", "Our garden opens Saturday …"], 1):
+        assert await console.show_live(LiveUpdate(**base, text=text, seq=seq))
+    await console.deliver(Reply(platform="console", community="local", channel="console", event_id="e1",
+                                text="Our garden opens Saturday!"), _no_blobs)  # fmt: skip
+    printed = out.getvalue()
+    assert printed.startswith("chorus (writing)> Our garden opens Saturday\n")  # one growing line
+    assert printed.endswith("[#1] chorus> Our garden opens Saturday!\n")

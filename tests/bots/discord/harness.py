@@ -37,12 +37,18 @@ FAST = {"guild_ready_timeout": 0.05}
 
 
 def discord_settings(dc: FakeDiscord, **extra: object) -> DiscordSettings:
+    values: dict[str, object] = {
+        # Drafts shown while written are tested in test_live.py; elsewhere they would add placeholder
+        # messages whose number depends on how fast the machine is.
+        "DISCORD_LIVE_DRAFTS": False,
+        **extra,
+    }
     return DiscordSettings(
         _env_file=None,  # a developer's .env must not change the tests
         DISCORD_BOT_TOKEN=SecretStr(TOKEN),
         DISCORD_API_BASE_URL=dc.api_base,
         DISCORD_GATEWAY_URL=dc.gateway_url,
-        **extra,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
     )
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bots.telegram.adapter import CAPABILITIES
+from bots.telegram.config import FACTS
+
+CAPABILITIES = FACTS.capabilities
 from bots.telegram.buttons import Buttons
 from bots.telegram.deliver import MAX_CAPTION, MAX_TEXT, Deliverer, caption_html
 from bots.telegram.markup import html_text, silence_mentions, utf16_slice

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from core.assistant.commands import Assistant, setup
 from core.assistant.images import ImageService
+from core.assistant.models import ModelRuntime
 from core.assistant.moderation import Moderator
 from core.contract import (
     Action,
@@ -487,3 +488,40 @@ async def test_another_member_replying_to_a_draft_gets_their_own_revision(
         services, text="shorter", community="c2", reply_to=ReplyContext(message_id="bot-1", from_bot=True)
     )
     assert "There is no draft" in elsewhere[0].text  # type: ignore[union-attr]
+
+
+# -- the model chain: an outage, timeout or spent quota moves the request to the next model ---------------
+async def test_first_model_failing_with_500s_and_timeouts_falls_back_and_the_answer_says_so(
+    api: FakeOpenAI, api_services: Services
+) -> None:
+    api_services.settings = api_services.settings.model_copy(
+        update={"chat_models": ["openai:gpt-4.1-mini", "compatible:backup-model"]}
+    )
+    runtime = ModelRuntime(api_services.settings)
+    images, moderator = ImageService(api_services.settings), Moderator(api_services.settings)
+    api_services.closers.extend([runtime.aclose, images.aclose, moderator.aclose])
+    setup(api_services, runtime=runtime, images=images, moderator=moderator)
+    api.script("chat", server_error(), server_error(), server_error(), chat(POST))  # 3 tries, then the next
+    first = await _route(api_services, text="write a post about our launch")
+    api.script("chat", slow(5.0), chat(POST))  # longer than CHORUS_MODEL_TIMEOUT_S (2 s): not retried
+    second = await _route(api_services, text="write a post about our launch")
+    models = [(c.json or {}).get("model") for c in api.calls("chat")]
+    assert models == ["gpt-4.1-mini"] * 3 + ["backup-model", "gpt-4.1-mini", "backup-model"]
+    for actions in (first, second):
+        reply, _image, offer = _by_type(actions)
+        assert reply.text.startswith("Our launch is today!")  # the draft came from the next model ...
+        assert "Written by backup-model (gpt-4.1-mini did not answer)." in offer.text  # ... and says so
+        draft = await _assistant(api_services).store.get("test:c1", reply.ref.split(":")[1])  # type: ignore[union-attr]
+        assert draft is not None and draft.written_by == "backup-model"
+    usage = await _assistant(api_services).quotas.usage("test:c1")
+    assert usage.requests == 2  # one request each, whatever was tried
+
+
+async def test_config_check_shows_the_model_chain(settings: Settings) -> None:
+    chained = settings.model_copy(
+        update={"chat_models": ["openai:gpt-4.1-mini", "local"], "openai_api_key": SecretStr("sk-test")}
+    )
+    described = ModelRuntime(chained).describe()
+    assert described.startswith("chain (CHORUS_CHAT_MODELS")
+    assert "1. OpenAI gpt-4.1-mini" in described and "2. bundled SmolLM2-135M-Instruct" in described
+    assert "sk-test" not in described
