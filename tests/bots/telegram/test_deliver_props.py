@@ -15,10 +15,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bots.telegram.config import FACTS
-
-CAPABILITIES = FACTS.capabilities
 from bots.telegram.buttons import Buttons
+from bots.telegram.config import FACTS
 from bots.telegram.deliver import MAX_CAPTION, MAX_TEXT, Deliverer, caption_html
 from bots.telegram.markup import html_text, silence_mentions, utf16_slice
 from core.contract import Choice, OfferChoices, Reply, SendImage
@@ -26,6 +24,8 @@ from core.platform import degrade
 from core.redis_server import EmbeddedRedis, connect
 from core.text import utf16_length
 from tests.bots.telegram.test_normalize_props import texts
+
+CAPABILITIES = FACTS.capabilities
 
 # Telegram links these by itself (see the fake's entity detection): none may survive in what we send.
 _LINKABLE = re.compile(r"(?<![A-Za-z0-9_@])@[A-Za-z0-9_]{3,32}(?![A-Za-z0-9_@])|@(everyone|here)\b", re.I)
