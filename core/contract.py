@@ -254,3 +254,27 @@ class Receipt(BaseModel):
     """What the platform returned for a delivered Action: the message ids it created, first one first."""
 
     message_ids: tuple[str, ...] = ()
+
+
+class LiveUpdate(BaseModel):
+    """The draft for one Event as written so far (``withdrawn``: take back what was shown)."""
+
+    event_id: str
+    platform: str
+    community: str
+    channel: str
+    thread: str | None = None
+    reply_to: str | None = None
+    private: bool = False
+    text: str = ""
+    withdrawn: bool = False
+    seq: int = 0
+
+    @property
+    def placeholder_id(self) -> str:
+        """The Action id the placeholder message is recorded under (``Bus.receipt`` finds it)."""
+        return placeholder_id(self.event_id)
+
+
+def placeholder_id(event_id: str) -> str:
+    return f"{event_id}.live"

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import keys
 from core.bus import Bus
-from core.contract import Action, Capabilities, Edit, Event, Reply
+from core.contract import Action, Capabilities, Edit, Event, LiveUpdate, Reply, placeholder_id
 from core.errors import PlatformError, PlatformRateLimited
 from core.platform import Platform, measure_for
 from core.text import defuse_mentions, truncate
@@ -46,30 +45,6 @@ PUBLISH_INTERVAL_S = 0.2  # the worker publishes at most this often (the adapter
 FIRST_AFTER_S = 0.3  # a draft finished sooner is not shown while written (no flicker for fast models)
 WRITING = " …"  # shown after partial text: more is coming
 WITHDRAWN = "…"  # what a placeholder shows when an update was refused
-
-
-class LiveUpdate(BaseModel):
-    """The draft for one Event as written so far (``withdrawn``: take back what was shown)."""
-
-    event_id: str
-    platform: str
-    community: str
-    channel: str
-    thread: str | None = None
-    reply_to: str | None = None
-    private: bool = False
-    text: str = ""
-    withdrawn: bool = False
-    seq: int = 0
-
-    @property
-    def placeholder_id(self) -> str:
-        """The Action id the placeholder message is recorded under (``Bus.receipt`` finds it)."""
-        return placeholder_id(self.event_id)
-
-
-def placeholder_id(event_id: str) -> str:
-    return f"{event_id}.live"
 
 
 Allowed = Callable[[str], bool]

@@ -17,6 +17,7 @@ from core.contract import (
     DirectMessage,
     Edit,
     Event,
+    LiveUpdate,
     OfferChoices,
     Post,
     Receipt,
@@ -27,7 +28,6 @@ from core.text import split_text, utf16_length, x_weighted_length
 
 if TYPE_CHECKING:
     from core.bus import Bus
-    from core.live import LiveUpdate
 
 EventSink = Callable[[Event], Awaitable[str | None]]
 """Publishes an Event to the bus; returns the stream id, or None if the platform message was seen before."""

@@ -23,13 +23,13 @@ from core.contract import (
     Edit,
     Event,
     EventKind,
+    LiveUpdate,
     OfferChoices,
     Post,
     Receipt,
     ReplyContext,
     SendImage,
 )
-from core.live import LiveUpdate
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 from core.text import clean

@@ -34,9 +34,8 @@ from bots.telegram.polling import ALLOWED_UPDATES, Poller
 from bots.telegram.webhook import WebhookServer
 from bots.telegram.working import Working
 from core import keys, logs
-from core.contract import Action, Author, Event, Receipt
+from core.contract import Action, Author, Event, LiveUpdate, Receipt
 from core.errors import ConfigError, PlatformError, PlatformUnavailable
-from core.live import LiveUpdate
 from core.platform import BlobReader, EventSink, Platform
 from core.services import Services
 

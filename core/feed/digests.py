@@ -43,6 +43,8 @@ from core.platform import measure_for
 from core.scheduler import Job
 from core.services import Services
 from core.text import split_text
+from core.web.reading import VisibleTimelines
+from core.web.visibility import public_communities
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +260,7 @@ class Digests:
         self._rankings: OrderedDict[tuple[str, float, float, int], asyncio.Task[Ranking]] = OrderedDict()
         self._prototypes: dict[bool, dict[str, Any]] = {}  # DM or not -> an Action as JSON-ready fields
         self._choice_proto: dict[str, Any] | None = None
+        self._views: dict[tuple[str, frozenset[str]], Digests] = {}  # see _as_seen_by
         self._claim = self.redis.register_script(CLAIM)
         self._mark = self.redis.register_script(MARK)
         self._building = asyncio.Semaphore(BUILDS_AT_ONCE)  # bounded: a digest round must not exhaust
@@ -370,6 +373,21 @@ class Digests:
     async def _rank(self, scope: Scope, start: float, end: float) -> Ranking:
         async with self._ranking:
             return await self.timelines.ranked_window(scope, start, end)
+
+    def _as_seen_by(self, view: str | None, public: frozenset[str]) -> Digests:
+        """These digests as a reader of ``view`` sees the feed (None: its own community, unrestricted);
+        one per view and set of public communities, so its builds stay shared by everyone with that view."""
+        if view is None:
+            return self
+        visible = public if view == PUBLIC_VIEW else public | {view}
+        found = self._views.get((view, visible))
+        if found is None:
+            reader = VisibleTimelines(self.timelines, visible)
+            found = Digests(
+                self.services, reader, self.summaries, self.subscriptions, self.settings, self.preferences
+            )
+            self._views[(view, visible)] = found
+        return found
 
     async def generation(self) -> int:
         raw = await self.redis.get(fk.GEN)
@@ -498,10 +516,15 @@ class Digests:
             return 0
         gen = await self.generation()
         sub_scopes = [sub.feed_scope for sub in todo]
-        scopes = {scope.key: scope for scope in sub_scopes}
-        # each scope's digest is built once, and all of them at the same time
-        built = await asyncio.gather(*(self.shared(scope, start, end, gen) for scope in scopes.values()))
-        digests = dict(zip(scopes, built, strict=True))
+        # what each subscriber may read: its own community, and beyond it only public communities
+        public = await public_communities(self.redis)
+        views = [_view(sub, scope, public) for sub, scope in zip(todo, sub_scopes, strict=True)]
+        keyed = {(scope.key, view): (scope, view) for scope, view in zip(sub_scopes, views, strict=True)}
+        # each (scope, view) digest is built once, and all of them at the same time
+        built = await asyncio.gather(
+            *(self._as_seen_by(view, public).shared(scope, start, end, gen) for scope, view in keyed.values())
+        )
+        digests = dict(zip(keyed, built, strict=True))
         actions: list[DumpedAction] = []
         enqueued = 0
         # each person's preferences (one HMGET per community) choose among the shared digest's candidates
@@ -509,15 +532,15 @@ class Digests:
         mine: dict[str, Digest] = {}  # subscription id -> its personal variant, all built concurrently
         if people:
             steered = [
-                (sub.id, digests[scope.key], prefs)
-                for sub, scope in zip(todo, sub_scopes, strict=True)
+                (sub.id, digests[scope.key, view], prefs)
+                for sub, scope, view in zip(todo, sub_scopes, views, strict=True)
                 if (prefs := people.get((sub.community_key, sub.user))) is not None
             ]
             built_for = await asyncio.gather(*(self.personal(d, p) for _, d, p in steered))
             mine = {sid: variant for (sid, _, _), variant in zip(steered, built_for, strict=True)}
         plans: list[tuple[Subscription, Digest, Capabilities, bool, bool]] = []
-        for sub, scope in zip(todo, sub_scopes, strict=True):
-            digest = mine.get(sub.id) or digests[scope.key]
+        for sub, scope, view in zip(todo, sub_scopes, views, strict=True):
+            digest = mine.get(sub.id) or digests[scope.key, view]
             if digest.empty:
                 continue
             caps = self.capabilities(sub.platform)
@@ -550,3 +573,15 @@ class Digests:
         next_at = schedule.next_after(time.time() if now is None else now)
         await scheduler.schedule(Job(job_id, JOB_KIND, {"slot": schedule.slot}), next_at)
         return next_at
+
+
+PUBLIC_VIEW = "public"
+
+
+def _view(sub: Subscription, scope: Scope, public: frozenset[str]) -> str | None:
+    """Which view of the feed a subscriber's digest is built from: None for its own community's digest
+    (it may read all of it); "public" for a wider scope asked from a public community (public feeds only);
+    else its own community's key (public feeds and its own)."""
+    if scope.kind == "community" and scope.value == sub.community_key:
+        return None
+    return PUBLIC_VIEW if sub.community_key in public else sub.community_key

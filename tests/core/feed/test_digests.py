@@ -24,6 +24,7 @@ from core.scheduler import Scheduler
 from core.sender import Sender
 from core.services import Services
 from core.text import split_text, x_weighted_length
+from core.web.visibility import set_visibility
 from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import CATALOG, RecordingPlatform, declare
 
@@ -75,6 +76,7 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     now = time.time()
     await feed.store.ingest([item(LAUNCH, platform="console", community="c0", created_at=now - 900)])
     await feed.store.ingest([item(LAUNCH_X, platform="x", community="c0", created_at=now - 600)])
+    await set_visibility(services.redis, "x:c0", "public")  # an 'all' digest shows other communities' public items
     await feed.store.ingest(
         [item(t, platform="console", community="c0", created_at=now - 300) for t in TOPICS]
     )
@@ -343,3 +345,25 @@ def test_pack_measures_each_piece_once_with_the_same_result() -> None:
                 for _ in range(rng.randint(1, 8))
             ]
             assert pack(sections, caps) == reference(sections, caps)
+
+
+async def test_scheduled_all_digests_hold_only_what_each_subscriber_may_read(services: Services) -> None:
+    """A scheduled 'all' digest carries public communities and the subscriber's own, never another private one."""
+    feed = _feed(services, CountingSummarizer())
+    now = time.time()
+    posts = (
+        ("c0", "Our own garden opens Saturday."),
+        ("c1", "PRIVATE roof plans of c1."),
+        ("c2", "The public bake sale is on Sunday."),
+    )
+    for community, text in posts:
+        await feed.store.ingest([item(text, platform="console", community=community, created_at=now - 300)])
+    await set_visibility(services.redis, "console:c2", "public")
+    await feed.subscriptions.save(_sub(1, scope="all"))  # in c0 (private)
+    await feed.subscriptions.save(_sub(2, scope="all", community="c2"))  # in the public c2
+    assert await feed.digests.deliver(["s1", "s2"], now - 86400, now) == 2
+    texts: dict[str, str] = {}
+    for action in await _outbox(services.redis, "console"):
+        texts[action.community] = texts.get(action.community, "") + " " + getattr(action, "text", "")
+    assert "garden" in texts["c0"] and "bake sale" in texts["c0"] and "PRIVATE" not in texts["c0"]
+    assert "bake sale" in texts["c2"] and "garden" not in texts["c2"] and "PRIVATE" not in texts["c2"]
