@@ -39,10 +39,13 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_core.messages import HumanMessage  # noqa: E402
 
+from bots import registry  # noqa: E402
 from core.assistant.compose import Composer, Request, Target  # noqa: E402
 from core.assistant.models import ModelRuntime  # noqa: E402
 from core.live import FIRST_AFTER_S  # noqa: E402
 from core.settings import Settings  # noqa: E402
+
+CATALOG = registry.catalog()
 
 DATA = Path(__file__).parent / "data" / "quality_requests.json"
 SAMPLES = ROOT / "docs" / "sample-drafts.md"
@@ -138,7 +141,7 @@ def check(case: Case, parts: list[str]) -> list[str]:
 
 
 def _length(case: Case, parts: list[str]) -> list[str]:
-    target = Target.for_platform(case.platform)
+    target = Target.for_platform(CATALOG[case.platform])
     measure = target.measure
     if any(measure(p) > target.limit for p in parts):
         return [f"over the {case.platform} limit"]
@@ -167,7 +170,7 @@ def request_for(case: Case) -> Request:
         text=case.request,
         community_key=f"{case.platform}:bench",
         community_name="our community",
-        target=Target.for_platform(case.platform),
+        target=Target.for_platform(CATALOG[case.platform]),
         parent_text=case.draft,
         message=case.message,
     )

@@ -72,8 +72,8 @@ class Message:
 def as_embed(action: Action, command: str | None = None) -> int | None:
     """The embed colour for drafts shown for review and for digests; None for plain messages."""
     ref = action.ref or ""
-    if ref.startswith("digest") or (command == "digest" and isinstance(action, Reply)):
-        return DIGEST_COLOUR
+    if ref.startswith("digest") or (command == "digest" and isinstance(action, Reply | OfferChoices)):
+        return DIGEST_COLOUR  # a digest's last message carries its "more/less like this" buttons
     draft = DraftRef.parse(ref)
     if isinstance(action, Reply | Edit) and draft is not None and not draft.image:
         return DRAFT_COLOUR
@@ -202,7 +202,7 @@ class Deliverer:
                 )
                 return message
             case OfferChoices():
-                message = text_message(action.text)
+                message = text_message(action.text, as_embed(action, command))
                 message.view = await self.view(action.choices, action.allowed_user)
                 return message
             case Reply() | Post() | DirectMessage() | Edit():

@@ -13,7 +13,7 @@ from core.redis_server import EmbeddedRedis, connect
 from core.router import MAX_INPUT_CHARS, Router
 from core.services import Services
 from core.settings import Settings
-from tests.support import event
+from tests.support import CATALOG, event
 
 _PIECES = st.sampled_from(
     [" ", "\n", "/", "help", "HELP", "/help", "/Help ", "choose", "/choose 1", "/choose x", "nonsense",
@@ -26,8 +26,8 @@ command_words = st.one_of(st.sampled_from(["help", "HELP", "choose", "nonsense"]
 async def _answers(redis_server: EmbeddedRedis, incoming: Event) -> tuple[list[Action], list[Event]]:
     redis = connect(redis_server.url)
     try:
-        services = Services(settings=Settings(_env_file=None), redis=redis, bus=Bus(redis))  # type: ignore[call-arg]
-        builtin.install(services)
+        services = Services(settings=Settings(_env_file=None), redis=redis, bus=Bus(redis), platforms=CATALOG)  # type: ignore[call-arg]
+        await builtin.install(services)
         asked: list[Event] = []
 
         async def mention(e: Event, svc: Services) -> list[Action]:
