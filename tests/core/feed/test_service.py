@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import pytest
-
 from core.contract import Author, EventKind, Post, Receipt, ReplyContext, SendImage
 from core.feed.ingest import event_item_id
 from core.feed.service import FeedService
@@ -86,7 +84,7 @@ async def test_published_drafts_join_the_feed_with_their_remix_prompt(services: 
 
 
 async def test_remix_prompt_from_the_assistants_draft_store(services: Services) -> None:
-    drafts = pytest.importorskip("core.assistant.drafts")
+    from core.assistant import drafts
     feed = FeedService(services)
     draft = drafts.Draft(
         community_key="telegram:-100",
