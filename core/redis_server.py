@@ -294,7 +294,7 @@ async def _wait_for_redis(url: str, stop: asyncio.Event) -> None:
     """Probe (without the client's retries, so the operator hears at once) until Redis answers."""
     outage = Outage(log, "Redis (CHORUS_REDIS_URL)", waiting="starting once it answers")
     probe = aioredis.Redis.from_url(url, **{**client_options(), "retry": AsyncRetry(NoBackoff(), 0)})
-    delay = 0.2
+    backoff = Backoff()
     try:
         while True:
             try:
@@ -303,9 +303,8 @@ async def _wait_for_redis(url: str, stop: asyncio.Event) -> None:
                 return
             except REDIS_DOWN as exc:
                 outage.failed(exc)
-            if await pause(stop, delay):
+            if await backoff.wait(stop):
                 raise StorageError("stopped while waiting for Redis to answer")
-            delay = min(delay * 2, 5.0)
     finally:
         await probe.aclose()
 
@@ -315,6 +314,25 @@ async def pause(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     return stop.is_set()
+
+
+class Backoff:
+    """Waits that double while Redis is away (``first`` up to ``cap`` seconds); ``reset`` once it answers.
+    The one waiting policy of every loop that waits for Redis (workers, senders, start-up)."""
+
+    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.delay = first
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """Wait the current delay (True if ``stop`` was set meanwhile); the next one is twice as long."""
+        stopping = await pause(stop, self.delay)
+        self.delay = min(self.delay * 2, self.cap)
+        return stopping
+
+    def reset(self) -> None:
+        self.delay = self.first
 
 
 async def until_answered(

@@ -32,7 +32,7 @@ from core.errors import DeliveryRejected, PlatformRateLimited, PlatformUnavailab
 from core.live import LiveShower
 from core.logs import Outage
 from core.platform import Platform, degrade, watch
-from core.redis_server import REDIS_DOWN, pause, until_answered
+from core.redis_server import REDIS_DOWN, Backoff, pause, until_answered
 from core.services import DeliveryHook
 from core.worker import ALIVE_TTL_MS, HEARTBEAT_S, consumer_name
 
@@ -94,7 +94,7 @@ class Sender:
         self._stop = stop
         keeper = asyncio.create_task(self._keep_claims(stop), name=f"sender-claims-{self.platform.name}")
         live = asyncio.create_task(self.live.run(stop), name=f"live-{self.platform.name}")
-        delay = 0.2
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 room = self.backlog - len(self._held)
@@ -108,10 +108,9 @@ class Sender:
                     )
                 except REDIS_DOWN as exc:
                     self.outage.failed(exc)
-                    await pause(stop, delay)
-                    delay = min(delay * 2, 5.0)
+                    await backoff.wait(stop)
                     continue
-                delay = 0.2
+                backoff.reset()
                 self.outage.recovered()
                 for delivery in deliveries:
                     self._queue(delivery)
@@ -159,15 +158,14 @@ class Sender:
 
     async def _handle_until_done(self, delivery: Delivery) -> None:
         """Handle one Action; while Redis is away, wait and handle the same Action again."""
-        delay = 0.2
+        backoff = Backoff()
         while True:
             try:
                 await self.handle(delivery)
             except REDIS_DOWN as exc:
                 self.outage.failed(exc)
-                if await pause(self._stop, delay):
+                if await backoff.wait(self._stop):
                     return
-                delay = min(delay * 2, 5.0)
                 continue
             self.outage.recovered()
             return

@@ -27,7 +27,7 @@ from core.bus import Bus, Delivery, load_event
 from core.contract import Action, Event, reply_to_event
 from core.errors import ChorusError
 from core.logs import Outage
-from core.redis_server import REDIS_DOWN, pause, until_answered
+from core.redis_server import REDIS_DOWN, Backoff, pause, until_answered
 from core.router import Router
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Worker:
         """Consume until ``stop`` is set, then finish the Events in hand."""
         self._stop = stop
         keeper = asyncio.create_task(self._keep_claims(stop))
-        delay = 0.2
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 free = max(1, self.concurrency - len(self._inflight))
@@ -81,10 +81,9 @@ class Worker:
                     deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
                 except REDIS_DOWN as exc:
                     self.outage.failed(exc)
-                    await pause(stop, delay)
-                    delay = min(delay * 2, 5.0)
+                    await backoff.wait(stop)
                     continue
-                delay = 0.2
+                backoff.reset()
                 self.outage.recovered()
                 for delivery in deliveries:
                     self._spawn(delivery)
@@ -117,16 +116,15 @@ class Worker:
     async def _guarded(self, delivery: Delivery, after: asyncio.Task[None] | None = None) -> None:
         if after is not None and not after.done():
             await asyncio.wait([after])
-        delay = 0.2
+        backoff = Backoff()
         async with self._slots:
             while True:
                 try:
                     await self.process(delivery)
                 except REDIS_DOWN as exc:  # wait for Redis, then carry on with this Event
                     self.outage.failed(exc)
-                    if await pause(self._stop, delay):
+                    if await backoff.wait(self._stop):
                         return  # stays pending; reclaimed after claim_idle_ms
-                    delay = min(delay * 2, 5.0)
                     continue
                 except Exception:  # the Event stays pending and is retried after claim_idle_ms
                     log.exception("event %s failed; it will be retried", delivery.stream_id)
