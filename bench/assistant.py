@@ -47,6 +47,7 @@ POST = (
 
 class FakeRuntime:
     local = False
+    chain = None  # the scripted model alone, no fallback chain
 
     def __init__(self, model: FakeListChatModel) -> None:
         self.model = model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from core.assistant.context import ConversationContext
 from core.assistant.drafts import Draft, DraftKind, DraftStore, ShareTarget, shown_id
 from core.assistant.images import ImageService
 from core.assistant.interpret import ModelInterpreter
-from core.assistant.models import ModelRuntime, describe_model
+from core.assistant.models import ChatBackend, ModelRuntime, describe_model
 from core.assistant.moderation import Moderator
 from core.assistant.publish import Publisher
 from core.assistant.quotas import Quotas, Ticket, WindowState
@@ -57,6 +58,9 @@ class ChatRuntime(Protocol):
     """Where the chat model comes from (``models.ModelRuntime``; tests pass scripted ones)."""
 
     local: bool  # the bundled CPU model: a longer budget, fewer tokens, no conversation history
+    @property
+    def chain(self) -> Callable[[], Sequence[ChatBackend]] | None:
+        """The backends of CHORUS_CHAT_MODELS in order (a method); None: ``chat_model`` alone."""
 
     async def chat_model(self) -> BaseChatModel: ...
 
@@ -90,7 +94,7 @@ class Assistant:
             budget_s=s.local_compose_budget_s if runtime.local else s.compose_budget_s,
             small_model=runtime.local,
             thread_max_parts=s.thread_max_parts,
-            chain=getattr(runtime, "chain", None),
+            chain=runtime.chain,
         )
 
     @property

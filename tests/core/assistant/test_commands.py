@@ -47,6 +47,7 @@ POST = "Our launch is today! We built Chorus to help communities write better po
 
 class FakeRuntime:
     local = False
+    chain = None  # the scripted model alone, no fallback chain
 
     def __init__(self, model: ScriptedModel) -> None:
         self.model = model
