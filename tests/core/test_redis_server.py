@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from core.errors import StorageError
 from core.redis_cluster import LocalCluster
-from core.redis_server import EmbeddedRedis, connect, describe, open_redis
+from core.redis_server import EmbeddedRedis, connect, describe, open_redis, redis_server_binary
 from core.settings import Settings
 
 REUSE = """
@@ -162,7 +162,9 @@ async def test_a_plain_url_to_a_cluster_node_says_how_to_write_it(
 
 def test_config_check_names_the_mode_and_partitions(tmp_path: Path) -> None:
     embedded = Settings(CHORUS_DATA_DIR=tmp_path)
-    assert describe(embedded) == "embedded (private server under the data dir); 12 bus partitions"
+    assert describe(embedded) == "embedded (private redis-server under the data dir); 12 bus partitions"
+    valkey = embedded.model_copy(update={"redis_server": Path("/usr/bin/valkey-server")})
+    assert describe(valkey).startswith("embedded (private valkey-server under the data dir)")
     moving = Settings(
         CHORUS_REDIS_URL="redis://localhost:6379",
         CHORUS_BUS_PARTITIONS=24,
@@ -173,3 +175,26 @@ def test_config_check_names_the_mode_and_partitions(tmp_path: Path) -> None:
         "one server (CHORUS_REDIS_URL); 24 bus partitions (still draining the previous 12), "
         "each Event on 1 replica(s) before it is accepted (WAIT)"
     )
+
+
+def test_the_operator_chooses_the_server_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CHORUS_REDIS_SERVER`` (e.g. a valkey-server) is the binary the embedded server runs."""
+    chosen = tmp_path / "bin" / "my-redis-server"
+    chosen.parent.mkdir()
+    chosen.symlink_to(redis_server_binary())
+    monkeypatch.setenv("CHORUS_REDIS_SERVER", str(chosen))
+    settings = Settings(CHORUS_DATA_DIR=tmp_path / "data")
+    assert settings.redis_server == chosen
+    server = EmbeddedRedis(settings.data_dir, settings.redis_server)
+    server.ensure_running()
+    try:
+        assert server.process is not None
+        assert server.process.args[0] == str(chosen)  # type: ignore[index]
+        assert server.ping()
+    finally:
+        server.release()
+
+
+def test_a_chosen_binary_that_is_not_there_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match=r"CHORUS_REDIS_SERVER=.*not an executable file"):
+        EmbeddedRedis(tmp_path, tmp_path / "valkey-server").ensure_running()

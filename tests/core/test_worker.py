@@ -55,14 +55,11 @@ async def test_events_run_concurrently_up_to_the_bound(services: Services) -> No
     for i in range(40):
         await services.bus.publish(event(message_id=f"m{i}"))
     stop = asyncio.Event()
-    start = time.monotonic()
     task = asyncio.create_task(worker.run(stop))
     await wait_until(lambda: worker.processed == 40, what="40 events")
-    elapsed = time.monotonic() - start
     stop.set()
     await task
-    assert peak == 8  # bounded, and really concurrent
-    assert elapsed < 40 * 0.05 / 2
+    assert peak == 8  # bounded, and really concurrent (how fast is bench/bus.py's business, not a timed test)
 
 
 async def test_failing_event_is_retried_then_dead_lettered_with_apology(
