@@ -225,7 +225,7 @@ class FeedStore:
         for sids, raw in zip(by_part.values(), replies, strict=True):
             data = raw.encode() if isinstance(raw, str) else (raw or b"")
             for sid, value in zip(sids, data.split(b"\x1d"), strict=True):
-                if value:
+                if value and not value.startswith(fk.STUB.encode()):
                     out[sid] = shingle(decode(sid, value).text)
         return out
 

@@ -264,9 +264,9 @@ for n, it in ipairs(items) do
     result = 'o'
   else
     local sid = id
-    if it.hint ~= '' and (redis.call('EXISTS', ITEM .. it.hint) == 1
-        or redis.call('EXISTS', STORY .. it.hint) == 1) then
-      sid = it.hint
+    if it.hint ~= '' then
+      local lead = redis.call('GET', ITEM .. it.hint)  -- a stub is no story: its item lives elsewhere
+      if (lead and not stub_of(lead)) or redis.call('EXISTS', STORY .. it.hint) == 1 then sid = it.hint end
     end
     if sid == id and it.mode == 'f' then
       result = 'r'

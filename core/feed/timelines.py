@@ -148,7 +148,7 @@ class Timelines:
     def __init__(self, redis: aioredis.Redis, tau_s: float | None = None) -> None:
         self.redis = redis
         self.tau_s = tau_s if tau_s is not None else FeedSettings().tau_s
-        self._platforms: dict[int, list[str]] = {}
+        self._platforms: list[str] = []
         self._platforms_at = -PLATFORMS_TTL_S
         self._page = redis.register_script(PAGE)
         self._window = redis.register_script(WINDOW)
@@ -165,10 +165,14 @@ class Timelines:
                 for p in range(fk.PARTITIONS):
                     pipe.smembers(fk.platforms(p))
                 found = await pipe.execute()
-            self._platforms = {p: sorted(as_str(x) for x in names) for p, names in enumerate(found) if names}
+            self._platforms = sorted({as_str(x) for names in found for x in names})
             self._platforms_at = now
+        if not self._platforms:
+            return []
+        # every partition's timeline of every platform seen anywhere: a partition without stories of a
+        # platform yet answers an empty range
         return [
-            (p, [fk.timeline(p, order, "p", name) for name in names]) for p, names in self._platforms.items()
+            (p, [fk.timeline(p, order, "p", name) for name in self._platforms]) for p in range(fk.PARTITIONS)
         ]
 
     async def community_keys(self, community_keys: Sequence[str], order: Literal["hot", "new"]) -> Sources:
