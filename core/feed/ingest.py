@@ -34,10 +34,10 @@ from core.feed.dedupe import (
     tokens,
 )
 from core.feed.items import SEP, FeedItem, decode, item_id, prefix_fields, safe
-from core.feed.scripts import DELETE, EDIT, ENGAGE, INGEST, LEADS, PURGE, engagement
+from core.feed.scripts import DELETE, EDIT, ENGAGE, INGEST, LEADS, LSH_GET, LSH_SET, PURGE, engagement
 from core.feed.settings import FeedSettings
 
-CHUNK = 256
+CHUNK = 1024  # items per round: each round makes about four calls per partition, so rounds are large
 IN_FLIGHT = 3
 PURGE_BATCH = 500
 BAND = 6  # bytes per LSH band key
@@ -72,8 +72,8 @@ class _Row:
     window: int
 
 
-Seen = dict[tuple[int, bytes], tuple[str, Shingled | None]]
-"""(LSH window, band key) -> (story id, its text shingled) of stories started earlier in this ingest."""
+_Found = tuple[dict[int, dict[bytes, str]], dict[str, Shingled]]
+"""LSH window -> band key -> story id, from Redis; story id -> its text shingled."""
 
 
 class _Grouping:
@@ -81,7 +81,7 @@ class _Grouping:
     later item finds them before they are written (chunks are written in order, after their lookups)."""
 
     def __init__(self) -> None:
-        self.started: dict[tuple[int, bytes], FeedItem] = {}
+        self.started: dict[int, dict[bytes, FeedItem]] = {}  # LSH window -> band key -> item
         self._shingled: dict[str, Shingled] = {}
 
     def shingled(self, item: FeedItem) -> Shingled:
@@ -102,6 +102,8 @@ class FeedStore:
         self.hasher = hasher or MinHasher()
         self._ingest = redis.register_script(INGEST)
         self._leads = redis.register_script(LEADS)
+        self._lsh_get = redis.register_script(LSH_GET)
+        self._lsh_set = redis.register_script(LSH_SET)
         self._engage = redis.register_script(ENGAGE)
         self._edit = redis.register_script(EDIT)
         self._delete = redis.register_script(DELETE)
@@ -119,20 +121,31 @@ class FeedStore:
         grouping = _Grouping()
         pending: list[asyncio.Task[IngestResult]] = []
         previous: asyncio.Task[IngestResult] | None = None
+        looked: tuple[list[_Row], asyncio.Task[_Found]] | None = None
         try:
-            for start in range(0, len(items), CHUNK):
-                rows = self._rows(items[start : start + CHUNK])
-                await self._group(rows, grouping)
-                previous = asyncio.create_task(self._write(rows, absolute, previous))
-                pending.append(previous)
-                await asyncio.sleep(0)  # let the call go out while the next chunk is prepared
-                while len(pending) >= IN_FLIGHT:
-                    result.add(await pending.pop(0))
+            # chunk k+1 is prepared and its buckets are read while chunk k is decided and written; the
+            # decisions stay in order and remember the stories earlier chunks started (``grouping``)
+            for start in range(0, len(items) + CHUNK, CHUNK):
+                ahead = None
+                if start < len(items):
+                    rows = self._rows(items[start : start + CHUNK])
+                    ahead = (rows, asyncio.create_task(self._lookup(rows)))
+                if looked is not None:
+                    done_rows, lookup = looked
+                    self._decide(done_rows, *(await lookup), grouping)
+                    previous = asyncio.create_task(self._write(done_rows, absolute, previous))
+                    pending.append(previous)
+                    await asyncio.sleep(0)  # let the call go out while the next chunk is prepared
+                    while len(pending) >= IN_FLIGHT:
+                        result.add(await pending.pop(0))
+                looked = ahead
             for task in pending:
                 result.add(await task)
         finally:
             for task in pending:
                 task.cancel()
+            if looked is not None:
+                looked[1].cancel()
         metrics.ingested(result)
         return result
 
@@ -174,44 +187,65 @@ class FeedStore:
             )
         return rows
 
-    async def _group(self, rows: list[_Row], grouping: _Grouping) -> None:
-        """Find each item's story, if it joins one: its LSH buckets (this window's and the previous one's)
-        point at candidate stories, whose texts pass the exact check or not. Sets the rows' hints."""
-        wanted: dict[tuple[int, int], set[bytes]] = defaultdict(set)
+    async def _lookup(self, rows: list[_Row]) -> _Found:
+        """The stories in the rows' LSH buckets (this window's and the previous one's) and their texts."""
+        wanted: dict[int, dict[int, bytearray]] = defaultdict(dict)  # partition -> window -> band keys
         for row in rows:
             for b in row.bands:
-                wanted[fk.lsh_part(b), row.window].add(b)
-                wanted[fk.lsh_part(b), row.window - 1].add(b)
+                windows = wanted[b[0] % fk.PARTITIONS]
+                for w in (row.window, row.window - 1):
+                    buf = windows.get(w)
+                    if buf is None:
+                        buf = windows[w] = bytearray()
+                    buf += b
         if not wanted:
-            return
-        asked = [(q, w, sorted(bands)) for (q, w), bands in wanted.items()]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for q, w, bands in asked:
-                pipe.hmget(fk.lsh(q, w), bands)
-            replies = await pipe.execute()
-        found: dict[tuple[int, bytes], str] = {}
-        for (_, w, bands), got in zip(asked, replies, strict=True):
-            for b, sid in zip(bands, got, strict=True):
-                if sid:
-                    found[w, b] = as_str(sid)
-        texts = await self._lead_texts(set(found.values()))
+            return {}, {}
+        asked = list(wanted.items())
+        replies = await asyncio.gather(
+            *(
+                self._lsh_get(
+                    keys=[fk.prefix(q)], args=[x for w, buf in windows.items() for x in (w, bytes(buf))]
+                )
+                for q, windows in asked
+            )
+        )
+        found: dict[int, dict[bytes, str]] = defaultdict(dict)  # window -> band key -> story id
+        for (_, windows), raw in zip(asked, replies, strict=True):
+            for (w, buf), sids in zip(windows.items(), as_str(raw).split("\x1d"), strict=True):
+                into = found[w]
+                for i, sid in enumerate(sids.split(SEP)):
+                    if sid:
+                        into[bytes(buf[i * BAND : i * BAND + BAND])] = sid
+        texts = await self._lead_texts({sid for d in found.values() for sid in d.values()})
+        return found, texts
+
+    def _decide(
+        self,
+        rows: list[_Row],
+        found: dict[int, dict[bytes, str]],
+        texts: dict[str, Shingled],
+        grouping: _Grouping,
+    ) -> None:
+        """Each item's story, if it joins one: a candidate from the buckets or from an earlier chunk of this
+        ingest that passes the exact check. Sets the rows' hints."""
+        started = grouping.started
         for row in rows:
             if not row.bands:
                 continue
             candidates: dict[str, Shingled] = {}
             for w in (row.window, row.window - 1):
+                stored, earlier = found.get(w), started.get(w)
                 for b in row.bands:
-                    sid = found.get((w, b))
-                    if sid is not None and sid in texts:
-                        candidates.setdefault(sid, texts[sid])
-                    earlier = grouping.started.get((w, b))
-                    if earlier is not None and earlier.id != row.item.id:
-                        candidates.setdefault(earlier.id, grouping.shingled(earlier))
+                    if stored and (hit := stored.get(b)) is not None and hit in texts:
+                        candidates.setdefault(hit, texts[hit])
+                    if earlier and (it := earlier.get(b)) is not None and it.id != row.item.id:
+                        candidates.setdefault(it.id, grouping.shingled(it))
             hint = self._best_match(grouping.shingled(row.item), candidates) if candidates else ""
             row.head[8] = hint
             if not hint:  # it starts a story (unless stored already): later items may join it
+                mine = started.setdefault(row.window, {})
                 for b in row.bands:
-                    grouping.started[row.window, b] = row.item
+                    mine[b] = row.item
 
     async def _lead_texts(self, story_ids: set[str]) -> dict[str, Shingled]:
         """The text of each candidate story (its lead item's, or a member's), read in its home partition."""
@@ -250,7 +284,9 @@ class FeedStore:
         result = IngestResult()
         common = [self._ttl, self.settings.tau_s, 1 if absolute else 0]
         width = self.settings.dedupe_window_s
-        lsh: dict[tuple[int, int], dict[bytes, str]] = defaultdict(dict)
+        lsh: dict[int, dict[int, tuple[bytearray, list[str]]]] = defaultdict(
+            dict
+        )  # partition -> window -> ...
         stubs: list[_Row] = []
         todo = rows
         for attempt in range(2):
@@ -261,7 +297,9 @@ class FeedStore:
                     result.new += 1
                     result.stories[item.id] = item.id
                     for b in row.bands:
-                        lsh[fk.lsh_part(b), row.window][b] = item.id
+                        bands, sids = lsh[b[0] % fk.PARTITIONS].setdefault(row.window, (bytearray(), []))
+                        bands += b
+                        sids.append(item.id)
                 elif status == "j":
                     result.joined += 1
                     result.stories[item.id] = row.head[8]
@@ -280,18 +318,28 @@ class FeedStore:
             if not retry:
                 break
             todo = retry
-        if lsh or stubs:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for (q, w), fields in lsh.items():
-                    key = fk.lsh(q, w)
-                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    pipe.expireat(
-                        key, (w + 2) * width + LSH_SLACK_S
-                    )  # useful while the next window may match
-                for row in stubs:
-                    pipe.set(fk.item(row.item.id), fk.STUB + row.head[8], ex=self._ttl)
-                await pipe.execute()
+        writes = [
+            self._lsh_set(
+                keys=[fk.prefix(q)],
+                args=[
+                    *(x for w, (bands, sids) in windows.items() for x in (w, bytes(bands), SEP.join(sids))),
+                    width,
+                    LSH_SLACK_S,
+                ],
+            )
+            for q, windows in lsh.items()
+        ]
+        if stubs:
+            writes.append(self._stubs(stubs))
+        await asyncio.gather(*writes)
         return result
+
+    async def _stubs(self, rows: list[_Row]) -> None:
+        """Where a joined item's id leads (its community's partition): the story it lives with."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.set(fk.item(row.item.id), fk.STUB + row.head[8], ex=self._ttl)
+            await pipe.execute()
 
     async def _run(self, rows: list[_Row], common: list[Any]) -> list[tuple[_Row, str]]:
         """One INGEST call per partition (at once): a row goes to its hint's home, else to its own."""

@@ -588,3 +588,45 @@ end
 return table.concat(out, '\\29')
 """
 )
+
+# KEYS[1] a partition's prefix. ARGV: pairs (LSH window, band keys of 6 bytes concatenated). Returns, per pair
+# and joined by GS, the story id of each band key ('' if none) joined by US: one argument per window instead of
+# one per band key, which is what packing a command costs in Python.
+LSH_GET = (
+    COMMON
+    + """
+local out = {}
+for a = 1, #ARGV, 2 do
+  local key, bands, fields = P .. 'LSH_' .. ARGV[a], ARGV[a + 1], {}
+  for b = 1, #bands, 6 do fields[#fields + 1] = string.sub(bands, b, b + 5) end
+  local got = {}
+  for i = 1, #fields, 4000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+    for j = 1, #part do got[i + j - 1] = part[j] or '' end
+  end
+  out[#out + 1] = table.concat(got, SEP)
+end
+return table.concat(out, '\\29')
+"""
+).replace("'LSH_'", f"'{fk.LSH_}'")
+
+# KEYS[1] a partition's prefix. ARGV: pairs (LSH window, band keys concatenated, story ids joined by US), then
+# the window width and slack: sets each band key to its story and the bucket's expiry.
+LSH_SET = (
+    COMMON
+    + """
+local width, slack = tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
+for a = 1, #ARGV - 2, 3 do
+  local w = tonumber(ARGV[a])
+  local key, bands, fields, i = P .. 'LSH_' .. ARGV[a], ARGV[a + 1], {}, 0
+  for sid in string.gmatch(ARGV[a + 2], '[^' .. SEP .. ']+') do
+    fields[#fields + 1] = string.sub(bands, i * 6 + 1, i * 6 + 6)
+    fields[#fields + 1] = sid
+    i = i + 1
+  end
+  for j = 1, #fields, 4000 do redis.call('HSET', key, unpack(fields, j, math.min(j + 3999, #fields))) end
+  redis.call('EXPIREAT', key, (w + 2) * width + slack)  -- useful while the next window may match
+end
+return 1
+"""
+).replace("'LSH_'", f"'{fk.LSH_}'")
