@@ -34,7 +34,18 @@ from core.feed.dedupe import (
     tokens,
 )
 from core.feed.items import SEP, FeedItem, decode, item_id, prefix_fields, safe
-from core.feed.scripts import DELETE, EDIT, ENGAGE, INGEST, LEADS, LSH_GET, LSH_SET, PURGE, engagement
+from core.feed.scripts import (
+    DELETE,
+    EDIT,
+    ENGAGE,
+    INGEST,
+    LEADS,
+    LSH_GET,
+    LSH_SET,
+    PURGE,
+    engagement,
+    run_many,
+)
 from core.feed.settings import FeedSettings
 
 CHUNK = 1024  # items per round: each round makes about four calls per partition, so rounds are large
@@ -201,13 +212,13 @@ class FeedStore:
         if not wanted:
             return {}, {}
         asked = list(wanted.items())
-        replies = await asyncio.gather(
-            *(
-                self._lsh_get(
-                    keys=[fk.prefix(q)], args=[x for w, buf in windows.items() for x in (w, bytes(buf))]
-                )
+        replies = await run_many(
+            self.redis,
+            self._lsh_get,
+            [
+                ([fk.prefix(q)], [x for w, buf in windows.items() for x in (w, bytes(buf))])
                 for q, windows in asked
-            )
+            ],
         )
         found: dict[int, dict[bytes, str]] = defaultdict(dict)  # window -> band key -> story id
         for (_, windows), raw in zip(asked, replies, strict=True):
@@ -252,8 +263,8 @@ class FeedStore:
         by_part: dict[int, list[str]] = defaultdict(list)
         for sid in sorted(story_ids):
             by_part[fk.part_of(sid)].append(sid)
-        replies = await asyncio.gather(
-            *(self._leads(keys=[fk.prefix(p)], args=sids) for p, sids in by_part.items())
+        replies = await run_many(
+            self.redis, self._leads, [([fk.prefix(p)], sids) for p, sids in by_part.items()]
         )
         out: dict[str, Shingled] = {}
         for sids, raw in zip(by_part.values(), replies, strict=True):
@@ -359,15 +370,18 @@ class FeedStore:
                     pipe.sadd(fk.foreign(ck), part)
                 await pipe.execute()
 
-        async def call(part: int, group: list[_Row]) -> list[tuple[_Row, str]]:
+        calls = []
+        for part, group in groups.items():
             args = list(common)
             for row in group:
                 args += [SEP.join(row.head).encode(), row.pre, row.body]
-            out = await self._ingest(keys=[fk.prefix(part)], args=args)
-            return list(zip(group, (as_str(s) for s in out), strict=True))
-
-        done = await asyncio.gather(*(call(p, g) for p, g in groups.items()))
-        return [pair for part in done for pair in part]
+            calls.append(([fk.prefix(part)], args))
+        done = await run_many(self.redis, self._ingest, calls)
+        return [
+            (row, as_str(status))
+            for group, out in zip(groups.values(), done, strict=True)
+            for row, status in zip(group, out, strict=True)
+        ]
 
     # -- changes at the source ------------------------------------------------------------------------
     async def _at_item(self, script: Any, item_id_: str, args: list[Any]) -> Any:

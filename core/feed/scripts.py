@@ -18,6 +18,14 @@ periodic re-scoring: only engagement changes touch them.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
 from core.feed import keys as fk
 
 PRIOR_ITEMS = 10
@@ -630,3 +638,23 @@ end
 return 1
 """
 ).replace("'LSH_'", f"'{fk.LSH_}'")
+
+
+async def run_many(
+    redis: Any, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """One script on several partitions in one round trip (a pipeline of EVALSHA; on a cluster, one call
+    per partition at once) instead of a round trip per partition. A server that does not know the script yet (just started, or a replica
+    promoted since) answers NOSCRIPT: then each call is made on its own, which loads it."""
+    if len(calls) == 1:
+        keys, args = calls[0]
+        return [await script(keys=keys, args=args)]
+    if isinstance(redis, RedisCluster):  # its pipelines refuse EVALSHA: the calls go to their nodes at once
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls)))
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return list(await pipe.execute())
+    except NoScriptError:
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls)))

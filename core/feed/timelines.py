@@ -31,7 +31,7 @@ from core.errors import InvalidInput
 from core.feed import keys as fk
 from core.feed.dedupe import tokens
 from core.feed.items import Story, decode
-from core.feed.scripts import PAGE, STORIES, WINDOW
+from core.feed.scripts import PAGE, STORIES, WINDOW, run_many
 from core.feed.settings import FeedSettings
 
 Order = Literal["hot", "new", "top"]
@@ -236,8 +236,10 @@ class Timelines:
         if len(sources) == 1:
             part, keys = sources[0]
             return _records(await self._page(keys=[fk.prefix(part), *keys], args=[max_score, last, limit, 1]))
-        heads = await asyncio.gather(
-            *(self._page(keys=[fk.prefix(p), *keys], args=[max_score, last, limit, 0]) for p, keys in sources)
+        heads = await run_many(
+            self.redis,
+            self._page,
+            [([fk.prefix(p), *keys], [max_score, last, limit, 0]) for p, keys in sources],
         )
         entries = [(float(r[1]), r[0], r[1]) for raw in heads for r in _records(raw)]
         entries.sort(reverse=True)  # score, then id, both descending: as each partition's script orders them
@@ -254,8 +256,8 @@ class Timelines:
         by_part: dict[int, list[str]] = defaultdict(list)
         for sid in dict.fromkeys(story_ids):
             by_part[fk.part_of(sid)].append(sid)
-        replies = await asyncio.gather(
-            *(self._stories(keys=[fk.prefix(p)], args=sids) for p, sids in by_part.items())
+        replies = await run_many(
+            self.redis, self._stories, [([fk.prefix(p)], sids) for p, sids in by_part.items()]
         )
         return {fields[0]: fields for raw in replies for fields in _records(raw)}
 
