@@ -36,6 +36,7 @@ import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
 from bench.feed import Corpus  # noqa: E402
+from bots import registry  # noqa: E402
 from core import keys  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.contract import Action, Author, Event, EventKind, reply_to_event  # noqa: E402
@@ -203,7 +204,9 @@ async def bus_traffic(
     start (they read full batches: the regime of a busy deployment); else published while they run.
     Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
     the masters (us), commands per master."""
-    services = Services(Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client))
+    services = Services(
+        Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client), registry.catalog()
+    )
 
     async def answer(ev: Event, svc: Services) -> list[Action]:
         await svc.redis.hincrby(keys.community(ev.community_key, "bench", "usage"), "mentions", 1)

@@ -41,7 +41,7 @@ from bots import registry  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.feed import keys as fk  # noqa: E402
 from core.feed.digests import JOB_KIND  # noqa: E402
-from core.feed.ingest import CHUNK, FeedStore  # noqa: E402
+from core.feed.ingest import CHUNK, LSH_SLACK_S, FeedStore  # noqa: E402
 from core.feed.items import FeedItem  # noqa: E402
 from core.feed.preferences import EMPTY, Preferences  # noqa: E402
 from core.feed.scripts import INGEST  # noqa: E402
@@ -146,64 +146,61 @@ class Corpus:
 # -- 1. ingest -----------------------------------------------------------------------------------------
 
 
-def timeline_entries(ck: str, platform: str, created: T, hot: T) -> list[tuple[str, T]]:
-    """The four timelines an item's story is indexed in, with its score in each."""
+def timeline_entries(part: int, ck: str, platform: str, created: T, hot: T) -> list[tuple[str, T]]:
+    """The four timelines an item's story is indexed in (in the story's partition), with its score in each."""
     return [
-        (fk.timeline("new", "c", ck), created),
-        (fk.timeline("hot", "c", ck), hot),
-        (fk.timeline("new", "p", platform), created),
-        (fk.timeline("hot", "p", platform), hot),
+        (fk.timeline(part, "new", "c", ck), created),
+        (fk.timeline(part, "hot", "c", ck), hot),
+        (fk.timeline(part, "new", "p", platform), created),
+        (fk.timeline(part, "hot", "p", platform), hot),
     ]
 
 
-def raw_commands(pipe: Any, args: list[Any]) -> None:
-    """The commands the ingest script runs for a batch of new items, from a plain pipeline: one SMISMEMBER,
-    one HMGET per LSH partition, a SET per item, then one variadic command per timeline, partition,
-    author and source."""
-    ttl, width, slack = args[0], args[2], args[3]
-    heads = [args[i].decode().split("\x1f") for i in range(5, len(args), 4)]
-    pres = [args[i] for i in range(6, len(args), 4)]
-    bodies = [args[i] for i in range(7, len(args), 4)]
-    bands = [args[i] for i in range(8, len(args), 4)]
-    authors = [h[6] for h in heads]
-    pipe.smismember(fk.OPTOUT, authors)
-    wanted: dict[int, list[bytes]] = {}
-    for h, b in zip(heads, bands, strict=True):
-        part = int(float(h[1]) // width)
-        for pk in (part, part - 1):
-            wanted.setdefault(pk, []).extend(b[i : i + 6] for i in range(0, len(b), 6))
-    for pk, fields in wanted.items():
-        if fields:
-            pipe.hmget(fk.lsh(pk), fields)
+def raw_commands(pipe: Any, rows: list[Any], ttl: int, width: int, slack: int) -> None:
+    """The commands an ingest runs for a batch of new items, from a plain pipeline: one HMGET per LSH
+    partition and window, one SMISMEMBER per feed partition, a SET per item, then one variadic command per
+    timeline, LSH bucket, author and source."""
+    wanted: dict[tuple[int, int], list[bytes]] = {}
+    for row in rows:
+        for b in row.bands:
+            for w in (row.window, row.window - 1):
+                wanted.setdefault((fk.lsh_part(b), w), []).append(b)
+    for (q, w), fields in wanted.items():
+        pipe.hmget(fk.lsh(q, w), fields)
+    authors: dict[int, list[str]] = {}
+    for row in rows:
+        authors.setdefault(fk.part_of(row.item.id), []).append(row.head[6])
+    for part, names in authors.items():
+        pipe.smismember(fk.optout(part), names)
     zadds: dict[str, dict[str, str]] = {}
-    lsh: dict[int, dict[bytes, str]] = {}
+    lsh: dict[tuple[int, int], dict[bytes, str]] = {}
     pushes: dict[str, list[str]] = {}
-    sources: dict[str, int] = {}
-    for h, pre, body, b in zip(heads, pres, bodies, bands, strict=True):
-        iid, created, ck, platform, src, _, author, hot = h[:8]
-        pipe.set(fk.item(iid), pre + b"0\x1f\x1e" + body, ex=ttl, nx=True)
-        for key, score in timeline_entries(ck, platform, created, hot):
+    sources: dict[tuple[int, str], int] = {}
+    for row in rows:
+        iid, created, ck, platform, src, _, author, hot = row.head[:8]
+        part = fk.part_of(iid)
+        pipe.set(fk.item(iid), row.pre + b"0\x1f\x1e" + row.body, ex=ttl, nx=True)
+        for key, score in timeline_entries(part, ck, platform, created, hot):
             zadds.setdefault(key, {})[iid] = score
-        part = int(float(created) // width)
-        for i in range(0, len(b), 6):
-            lsh.setdefault(part, {})[b[i : i + 6]] = iid
-        pushes.setdefault(fk.author(*author.split(":", 1)), []).append(iid)
-        sources[src] = sources.get(src, 0) + 1
+        for b in row.bands:
+            lsh.setdefault((fk.lsh_part(b), row.window), {})[b] = iid
+        pushes.setdefault(fk.author(part, *author.split(":", 1)), []).append(iid)
+        sources[part, src] = sources.get((part, src), 0) + 1
     for key, mapping in zadds.items():
         pipe.zadd(key, mapping)  # type: ignore[arg-type]
-    for part, fields in lsh.items():
-        pipe.hset(fk.lsh(part), mapping=fields)  # type: ignore[arg-type]
-        pipe.expireat(fk.lsh(part), (part + 2) * width + slack)
+    for (q, w), fields in lsh.items():
+        pipe.hset(fk.lsh(q, w), mapping=fields)  # type: ignore[arg-type]
+        pipe.expireat(fk.lsh(q, w), (w + 2) * width + slack)
     for key, ids in pushes.items():
         pipe.rpush(key, *ids)
         pipe.expire(key, ttl)
-    for src, n in sources.items():
-        pipe.hmget(fk.FEED + "src:" + src, "n", "e")
-        pipe.hincrby(fk.FEED + "src:" + src, "n", n)
-        pipe.hincrbyfloat(fk.FEED + "src:" + src, "e", 1.0)
-    for ck in {h[2] for h in heads}:
-        pipe.sadd(fk.PLATFORMS, ck.split(":", 1)[0])
-        pipe.sadd(fk.COMMUNITIES, ck)
+    for (part, src), n in sources.items():
+        pipe.hmget(fk.source(part, src), "n", "e")
+        pipe.hincrby(fk.source(part, src), "n", n)
+        pipe.hincrbyfloat(fk.source(part, src), "e", 1.0)
+    for part, ck in {(fk.part_of(row.item.id), row.head[2]) for row in rows}:
+        pipe.sadd(fk.platforms(part), ck.split(":", 1)[0])
+        pipe.sadd(fk.communities(part), ck)
 
 
 async def redis_cpu(redis: aioredis.Redis) -> float:
@@ -211,25 +208,26 @@ async def redis_cpu(redis: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def floor_writes(redis: aioredis.Redis, chunk_args: list[list[Any]]) -> dict[str, float]:
+async def floor_writes(redis: aioredis.Redis, chunk_rows: list[list[Any]]) -> dict[str, float]:
     """What this Redis needs for the least an item must be: its string (MSET), its four timeline
     entries and eight LSH fields, as variadic native commands with every value precomputed, no Lua, no
     reads, no author index or baselines. Redis CPU per item here bounds any ingest on this server."""
     batches = []
-    for args in chunk_args:
-        heads = [args[i].decode().split("\x1f") for i in range(5, len(args), 4)]
-        values = {
-            fk.item(h[0]): args[i + 1] + b"0\x1f\x1e" + args[i + 2]
-            for h, i in zip(heads, range(5, len(args), 4), strict=True)
-        }
+    for rows in chunk_rows:
+        values = {fk.item(row.item.id): row.pre + b"0\x1f\x1e" + row.body for row in rows}
         zadds: dict[str, dict[str, float]] = {}
         lsh: dict[bytes, str] = {}
-        for h, i in zip(heads, range(5, len(args), 4), strict=True):
-            iid, created, ck, platform, hot = h[0], float(h[1]), h[2], h[3], float(h[7])
-            for key, score in timeline_entries(ck, platform, created, hot):
+        for row in rows:
+            iid, created, ck, platform, hot = (
+                row.head[0],
+                float(row.head[1]),
+                row.head[2],
+                row.head[3],
+                float(row.head[7]),
+            )
+            for key, score in timeline_entries(fk.part_of(iid), ck, platform, created, hot):
                 zadds.setdefault(key, {})[iid] = score
-            band = args[i + 3]
-            lsh.update({band[j : j + 6]: iid for j in range(0, len(band), 6)})
+            lsh.update({b: iid for b in row.bands})
         batches.append((values, zadds, lsh))
     cpu0 = await redis_cpu(redis)
     t0 = time.perf_counter()
@@ -239,7 +237,7 @@ async def floor_writes(redis: aioredis.Redis, chunk_args: list[list[Any]]) -> di
             for key, mapping in zadds.items():
                 pipe.zadd(key, mapping)  # type: ignore[arg-type]
             if lsh:
-                pipe.hset(fk.lsh(0), mapping=lsh)  # type: ignore[arg-type]
+                pipe.hset(fk.lsh(0, 0), mapping=lsh)  # type: ignore[arg-type]
             await pipe.execute()
     elapsed = time.perf_counter() - t0
     cpu_us = (await redis_cpu(redis) - cpu0) / N_COMPARE * 1e6
@@ -249,35 +247,44 @@ async def floor_writes(redis: aioredis.Redis, chunk_args: list[list[Any]]) -> di
 async def bench_ingest(url: str, corpus: Corpus) -> dict[str, Any]:
     compare = list(corpus.items(N_COMPARE))
     prep = FeedStore(connect(url))
-    chunk_args = [prep._chunk_args(compare[i : i + CHUNK], False) for i in range(0, len(compare), CHUNK)]
+    chunk_rows = [prep._rows(compare[i : i + CHUNK]) for i in range(0, len(compare), CHUNK)]
+    common = [prep._ttl, prep.settings.tau_s, 0]
+    ttl, width = prep._ttl, prep.settings.dedupe_window_s
     await prep.redis.aclose()
 
     stage(f"raw redis-py pipeline, same commands, {N_COMPARE:,} items")
     raw = aioredis.Redis.from_url(url + "?db=1")
     await raw.flushdb()
     t0 = time.perf_counter()
-    for args in chunk_args:
+    for rows in chunk_rows:
         async with raw.pipeline(transaction=False) as pipe:
-            raw_commands(pipe, args)
+            raw_commands(pipe, rows, ttl, width, LSH_SLACK_S)
             await pipe.execute()
     raw_rate = N_COMPARE / (time.perf_counter() - t0)
     await raw.flushdb()
 
     stage("floor: the item, its 4 timeline entries and 8 LSH fields as variadic native commands")
-    floor = await floor_writes(raw, chunk_args)
+    floor = await floor_writes(raw, chunk_rows)
     await raw.flushdb()
 
     stage("ingest script called directly with precomputed arguments")
     script = raw.register_script(INGEST)
     cpu0 = await redis_cpu(raw)
     t0 = time.perf_counter()
-    for args in chunk_args:
-        await script(keys=[fk.FEED], args=args)
+    for rows in chunk_rows:  # one call per partition the chunk touches, as FeedStore makes them
+        by_part: dict[int, list[Any]] = {}
+        for row in rows:
+            by_part.setdefault(fk.part_of(row.item.id), []).append(row)
+        for part, group in by_part.items():
+            args = list(common)
+            for row in group:
+                args += ["\x1f".join(row.head).encode(), row.pre, row.body]
+            await script(keys=[fk.prefix(part)], args=args)
     script_rate = N_COMPARE / (time.perf_counter() - t0)
     script_cpu_us = (await redis_cpu(raw) - cpu0) / N_COMPARE * 1e6
     await raw.flushdb()
     await raw.aclose()
-    del chunk_args
+    del chunk_rows
 
     stage(f"FeedStore.ingest, {N_COMPARE:,} items")
     redis = connect(url)
@@ -309,7 +316,13 @@ async def bench_ingest(url: str, corpus: Corpus) -> dict[str, Any]:
             joined += result.joined
         total_time += time.perf_counter() - t0
     memory = int((await redis.info("memory"))["used_memory"]) - base_memory
-    stories = sum([int(await redis.zcard(fk.timeline("new", "p", p))) for p in PLATFORMS])
+    stories = sum(
+        [
+            int(await redis.zcard(fk.timeline(part, "new", "p", p)))
+            for p in PLATFORMS
+            for part in range(fk.PARTITIONS)
+        ]
+    )
     breakdown = await memory_breakdown(redis)
     await redis.aclose()
     return {
@@ -332,7 +345,7 @@ async def memory_breakdown(redis: aioredis.Redis) -> dict[str, float]:
     """Bytes per item by kind of key (MEMORY USAGE: item strings sampled, the rest measured whole)."""
     out: dict[str, float] = {}
     sample = []
-    async for key in redis.scan_iter(match=fk.ITEM + "*", count=2000):
+    async for key in redis.scan_iter(match="chorus:{feed:*}:" + fk.ITEM_ + "*", count=2000):
         sample.append(key)
         if len(sample) >= 2000:
             break
@@ -343,16 +356,16 @@ async def memory_breakdown(redis: aioredis.Redis) -> dict[str, float]:
         texts += len(value.split(b'"x":"', 1)[1].split(b'"', 1)[0]) if value and b'"x":"' in value else 0
     out["item string, excluding text"] = (sizes - texts) / max(1, len(sample))
     zsets = 0
-    for pattern in (fk.TIMELINE + "*",):
+    for pattern in ("chorus:{feed:*}:" + fk.TIMELINE_ + "*",):
         async for key in redis.scan_iter(match=pattern, count=1000):
             zsets += int(await redis.memory_usage(key, samples=0) or 0)
     out["timelines (4 sorted sets)"] = zsets / N_ITEMS
     lsh = 0
-    async for key in redis.scan_iter(match=fk.FEED + "lsh:*", count=1000):
+    async for key in redis.scan_iter(match="chorus:{feed:*}:" + fk.LSH_ + "*", count=1000):
         lsh += int(await redis.memory_usage(key, samples=0) or 0)
     out["LSH buckets (dedupe window only)"] = lsh / N_ITEMS
     authors = 0
-    async for key in redis.scan_iter(match=fk.FEED + "au:*", count=5000):
+    async for key in redis.scan_iter(match="chorus:{feed:*}:" + fk.AUTHOR_ + "*", count=5000):
         authors += int(await redis.memory_usage(key) or 0)
     out["author lists (opt-out purges)"] = authors / N_ITEMS
     return out
@@ -406,7 +419,7 @@ async def bench_pages(url: str) -> dict[str, Any]:
         cursor = page.cursor
     results["global new, pages 1-500 through cursors"] = (deep, await server_us("evalsha"))
     raw: list[float] = []
-    key = fk.timeline("hot", "p", "x")
+    key = fk.timeline(0, "hot", "p", "x")  # one partition's: one sorted set, as the raw baseline reads
     await redis.config_resetstat()
     for _ in range(N_PAGES // 2):
         t0 = time.perf_counter()
@@ -467,7 +480,7 @@ async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
             )
             slots.add(sub.schedule.slot)
             pipe.set(fk.subscription(sub.id), sub.model_dump_json())
-            pipe.sadd(fk.slot(sub.schedule.slot), sub.id)
+            pipe.sadd(fk.slot(fk.sub_part(sub.id), sub.schedule.slot), sub.id)
         await pipe.execute()
     day_start = NOW - 86400
     for slot in slots:
@@ -560,7 +573,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
     services = Services(settings=settings, redis=redis, bus=Bus(redis), platforms=registry.catalog())
     summarizer = Summarizer()
     services.summarizer.provide(summarizer)
-    slots = sorted([as_slot(s) async for s in redis.scan_iter(match=fk.slot("*"), count=1000)])
+    slots = sorted({as_slot(s) async for s in redis.scan_iter(match="chorus:{feed:*}:slot:*", count=1000)})
     rng = random.Random(17)
     steered_ids = [f"b{n}" for n in range(N_SUBSCRIBERS) if rng.random() < STEERED_SHARE]
     subs = {s.id: s for s in await FeedService(services).subscriptions.load(steered_ids)}
@@ -575,8 +588,8 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
 
     rounds: list[dict[str, Any]] = []
     for steered in (False, True, False, True):
-        await _clear(redis, fk.FEED + "sent:*")
-        await _clear(redis, fk.FEED + "sum:*")
+        await _clear(redis, "chorus:{feed:*}:" + fk.SENT_ + "*")
+        await _clear(redis, fk.summary("*"))
         await _clear(redis, "chorus:{c:*}:feed:prefs")
         for platform in PLATFORMS:
             await redis.delete(f"chorus:{{bus}}:outbox:{platform}")
@@ -605,7 +618,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
 
 
 def as_slot(key: Any) -> str:
-    return (key.decode() if isinstance(key, bytes) else str(key)).removeprefix(fk.slot(""))
+    return (key.decode() if isinstance(key, bytes) else str(key)).split(":slot:", 1)[1]
 
 
 async def main() -> None:

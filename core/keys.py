@@ -23,7 +23,7 @@ Cluster. The bus is split into partitions, each its own hash tag, so its traffic
 ``chorus:{sched}:job:<id>``                       a scheduled job's JSON
 ``chorus:{c:<platform>:<community>}:...``         everything owned by one community (prompts, drafts,
                                                   quotas, settings): one hash tag per community
-``chorus:{feed}:...``                             the aggregated feed (core/feed/keys.py)
+``chorus:{feed:<partition>}:...``                 the aggregated feed, in partitions (core/feed/keys.py)
 ``chorus:{c:<platform>:<community>}:web:...``     sign-in links, sessions, personal feed tokens (core/web)
 ``chorus:{web}:secret``                           the key that signs CSRF and personal feed tokens
 ``chorus:{web}:rate:<bucket>:<who>``              a sign-in rate-limit counter (TTL = its window)
@@ -61,23 +61,24 @@ SLOTS = 16384  # Redis Cluster's hash slots
 
 
 @functools.cache
-def layout(partitions: int) -> tuple[str, ...]:
-    """The hash tags of the bus partitions: partition ``p``'s tag is the first of ``bus:<p>``,
-    ``bus:<p>:1``, ``bus:<p>:2``... whose slot is in the ``p``-th ``partitions``-th of the slot space (a
-    handful of CRC16s each, once per process). One partition is ``bus``, the unpartitioned names."""
+def layout(partitions: int, name: str = "bus") -> tuple[str, ...]:
+    """The hash tags of the bus partitions (or, with ``name="feed"``, the feed's): partition ``p``'s tag
+    is the first of ``bus:<p>``, ``bus:<p>:1``, ``bus:<p>:2``... whose slot is in the ``p``-th
+    ``partitions``-th of the slot space (a handful of CRC16s each, once per process). One partition is
+    ``bus``, the unpartitioned names."""
     if partitions == 1:
-        return ("bus",)
+        return (name,)
     tags = []
     for p in range(partitions):
         low, high = p * SLOTS // partitions, (p + 1) * SLOTS // partitions
-        tag = next(t for t in _candidates(p) if low <= key_slot(t.encode()) < high)
+        tag = next(t for t in _candidates(name, p) if low <= key_slot(t.encode()) < high)
         tags.append(tag)
     return tuple(tags)
 
 
-def _candidates(p: int) -> Iterator[str]:
-    yield f"bus:{p}"
-    yield from (f"bus:{p}:{k}" for k in itertools.count(1))
+def _candidates(name: str, p: int) -> Iterator[str]:
+    yield f"{name}:{p}"
+    yield from (f"{name}:{p}:{k}" for k in itertools.count(1))
 
 
 def partition(community_key: str, partitions: int) -> str:

@@ -1,4 +1,5 @@
-"""``chorus feed export --jsonl``: every item of the feed as JSON lines (opt-outs honoured), with progress."""
+"""``chorus feed export --jsonl``: every item of the feed as JSON lines (opt-outs honoured), with progress.
+``chorus feed migrate``: move a feed from before partitions into them (core/feed/migrate.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 from bots import registry
 from core.features import CliCommand
 from core.feed.exports import export_jsonl
+from core.feed.migrate import migrate
+from core.feed.settings import FeedSettings
 from core.redis_server import open_redis
 from core.settings import Settings
 
@@ -23,9 +26,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     export.add_argument("-o", "--output", type=Path, help="write to this file (default: standard output)")
     export.add_argument("--platform", default="", help="only items from this platform")
     export.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    move = feed_sub.add_parser(
+        "migrate", help="move a feed stored before partitions (under {feed}) into them"
+    )
+    move.add_argument("--delete", action="store_true", help="delete the old keys once moved")
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.feed_cmd == "migrate":
+        async with open_redis(settings) as redis:
+            await migrate(redis, FeedSettings(), delete=args.delete)
+        return 0
     with contextlib.ExitStack() as stack:
         out: Any = stack.enter_context(args.output.open("w", encoding="utf-8")) if args.output else sys.stdout
         async with open_redis(settings) as redis:

@@ -35,7 +35,7 @@ from core.feed.items import Story
 from core.feed.preferences import Preferences, PreferenceStore, Profile, choose
 from core.feed.reasons import explain
 from core.feed.settings import FeedSettings
-from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
+from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore, by_partition
 from core.feed.summaries import Summaries
 from core.feed.timelines import Ranking, Scope, Timelines
 from core.feed.trending import Trending
@@ -60,7 +60,7 @@ STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under t
 pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
 
 
-# KEYS[1] fk.SENT. ARGV: ttl, window end, subscription ids joined by US. The markers are fk.sent (built here: one
+# KEYS[1] fk.sent_prefix of the subscriptions' partition. ARGV: ttl, window end, subscription ids joined by US. The markers are fk.sent (built here: one
 # argument instead of a key per subscriber). Returns one character per subscriber: 1 = this run sends it
 # (claimed now, or left pending by a run that died), 0 = sent already or being sent.
 CLAIM = """
@@ -390,8 +390,10 @@ class Digests:
         return found
 
     async def generation(self) -> int:
-        raw = await self.redis.get(fk.GEN)
-        return int(raw) if raw else 0
+        async with self.redis.pipeline(transaction=False) as pipe:  # one counter per feed partition
+            for part in range(fk.PARTITIONS):
+                pipe.get(fk.gen(part))
+            return sum(int(raw) for raw in await pipe.execute() if raw)
 
     # -- delivery ---------------------------------------------------------------------------------------
     def capabilities(self, platform: str) -> Capabilities:
@@ -509,9 +511,7 @@ class Digests:
         window = f"{end:.0f}"
         # SET NX of every marker (fk.sent) in one script call; a marker still "p" is a run that died after
         # claiming: its subscribers are sent again with the same Action ids, which the sender delivers once
-        states = await self._claim(keys=[fk.SENT], args=[ttl, window, "\x1f".join(s.id for s in subs)])
-        flags = as_str(states)
-        todo = [s for s, flag in zip(subs, flags, strict=True) if flag == "1"]
+        todo = await self._claimed(subs, ttl, window)
         if not todo:
             return 0
         gen = await self.generation()
@@ -559,9 +559,29 @@ class Digests:
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)
-        await self._mark(keys=[fk.SENT], args=[ttl, window, "\x1f".join(sub.id for sub in todo)])
+        await asyncio.gather(
+            *(
+                self._mark(keys=[fk.sent_prefix(part)], args=[ttl, window, "\x1f".join(s.id for s in group)])
+                for part, group in by_partition(todo).items()
+            )
+        )
         self.sent += enqueued
         return enqueued
+
+    async def _claimed(self, subs: Sequence[Subscription], ttl: int, window: str) -> list[Subscription]:
+        """The subscribers this run sends to: one CLAIM per partition (markers live with the subscription)."""
+        groups = by_partition(subs)
+        states = await asyncio.gather(
+            *(
+                self._claim(keys=[fk.sent_prefix(part)], args=[ttl, window, "\x1f".join(s.id for s in group)])
+                for part, group in groups.items()
+            )
+        )
+        claimed = {
+            s.id for group, flags in zip(groups.values(), states, strict=True)
+            for s, flag in zip(group, as_str(flags), strict=True) if flag == "1"
+        }  # fmt: skip
+        return [s for s in subs if s.id in claimed]
 
     async def ensure_job(self, schedule: Schedule, now: float | None = None) -> float:
         """Make sure the slot's job is scheduled; returns when the next digest of this slot is due."""

@@ -151,16 +151,19 @@ async def export_jsonl(
 ) -> int:
     """Write every item (one JSON object per line) and return how many; a progress bar on stderr."""
     timelines = Timelines(redis)
-    raw_platforms = await redis.smembers(fk.PLATFORMS)
-    platforms = sorted(as_str(p) for p in raw_platforms if not platform or as_str(p) == platform)
-    optout = {as_str(a) for a in await redis.smembers(fk.OPTOUT)}
+    optout = {as_str(a) for a in await redis.smembers(fk.optout(0))}
+    # every partition's platform timelines: a story is in its home partition's only
+    sources: list[tuple[str, str]] = []
+    for part in range(fk.PARTITIONS):
+        for name in sorted(as_str(n) for n in await redis.smembers(fk.platforms(part))):
+            if not platform or name == platform:
+                sources.append((name, fk.timeline(part, "new", "p", name)))
     total = 0
-    for p in platforms:
-        total += int(await redis.zcard(fk.timeline("new", "p", p)))
+    for _, key in sources:
+        total += int(await redis.zcard(key))
     written = 0
     with tqdm(total=total, unit="story", disable=not progress, desc="export") as bar:
-        for p in platforms:
-            key = fk.timeline("new", "p", p)
+        for p, key in sources:
             start = 0
             while True:
                 ids = [as_str(i) for i in await redis.zrange(key, start, start + EXPORT_CHUNK - 1)]

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from core.catalog import PlatformCatalog
+from core.feed import keys as fk
 
 SEP = "\x1f"
 HEAD_END = "\x1e"
@@ -31,9 +32,11 @@ Media = tuple[str, str]
 
 def item_id(platform: str, community: str, channel: str, message_id: str) -> str:
     """Deterministic: the same platform message is the same item, so ingest is idempotent and edits,
-    deletions and reactions find their item without a lookup table."""
+    deletions and reactions find their item without a lookup table. The first two characters are the
+    community's code, which says the id's feed partition (core/feed/keys.py)."""
     raw = SEP.join((platform, community, channel, message_id)).encode()
-    return base64.urlsafe_b64encode(hashlib.blake2b(raw, digest_size=8).digest())[:11].decode()
+    digest = base64.urlsafe_b64encode(hashlib.blake2b(raw, digest_size=8).digest())[:11].decode()
+    return fk.community_code(f"{platform}:{community}") + digest
 
 
 def safe(value: str) -> str:

@@ -32,17 +32,19 @@ class Retention:
         """Remove everything created before the retention cutoff; returns how many stories it visited."""
         cutoff = (time.time() if now is None else now) - self.settings.retention_s
         visited = 0
-        communities = await self.redis.smembers(fk.COMMUNITIES)
-        for ck in sorted(as_str(c) for c in communities):
-            while True:
-                n = int(
-                    await self._sweep(
-                        keys=[fk.FEED, fk.timeline("new", "c", ck)], args=[self.settings.tau_s, cutoff, BATCH]
+        for part in range(fk.PARTITIONS):  # each partition's stories, with every item of them, are there
+            communities = await self.redis.smembers(fk.communities(part))
+            for ck in sorted(as_str(c) for c in communities):
+                while True:
+                    n = int(
+                        await self._sweep(
+                            keys=[fk.prefix(part), fk.timeline(part, "new", "c", ck)],
+                            args=[self.settings.tau_s, cutoff, BATCH],
+                        )
                     )
-                )
-                visited += n
-                if n < BATCH:
-                    break
+                    visited += n
+                    if n < BATCH:
+                        break
         return visited
 
     async def run(self, job: Job, due_at: float, now: float) -> float:

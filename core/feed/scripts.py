@@ -1,7 +1,10 @@
-"""The feed's Lua scripts: every multi-key change of the feed is one atomic script inside ``{feed}``.
+"""The feed's Lua scripts: every multi-key change of the feed is one atomic script inside one partition.
 
-The scripts spell no key name: KEYS[1] is the prefix ``fk.FEED`` and the kinds of keys after it are
-written into the Lua source from core/feed/keys.py.
+The scripts spell no key name: KEYS[1] is the partition's prefix (``fk.prefix``) and the kinds of keys after
+it are written into the Lua source from core/feed/keys.py. A story and every item of it live in its home
+partition (core/feed/keys.py), so re-scoring a story and updating its timelines never leaves the slot; an
+item that joined a story at home elsewhere is a stub (``@<story id>``) where its id leads, and the scripts
+that take item ids answer such a stub with the story id so the caller repeats the call there.
 
 Items are ``<prefix>\\x1e<json>`` strings (see ``items.py``); the prefix fields, 1-based here, are
 1 created, 2 community key, 3 channel, 4 source override, 5 reactions, 6 replies, 7 reposts, 8 views,
@@ -14,6 +17,14 @@ periodic re-scoring: only engagement changes touch them.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from core.feed import keys as fk
 
@@ -30,10 +41,9 @@ def engagement(reactions: int, replies: int, reposts: int, views: int) -> float:
 
 
 COMMON = f"""
--- KEYS[1] is always the feed's key prefix (fk.FEED): it routes the call and every name starts with it
+-- KEYS[1] is always a feed partition's prefix (fk.prefix): it routes the call and every name starts with it
 local P = KEYS[1]
-local ITEM, STORY, TL, SRC, LSH = P .. '{fk.ITEM_}', P .. '{fk.STORY_}', P .. '{fk.TIMELINE_}', P .. '{fk.SOURCE_}',
-  P .. '{fk.LSH_}'
+local ITEM, STORY, TL, SRC = P .. '{fk.ITEM_}', P .. '{fk.STORY_}', P .. '{fk.TIMELINE_}', P .. '{fk.SOURCE_}'
 local AUTHOR, MULTI, PLATFORMS, COMMUNITIES = P .. '{fk.AUTHOR_}', P .. '{fk.MULTI_}', P .. '{fk.PLATFORMS_}',
   P .. '{fk.COMMUNITIES_}'
 local OPTOUT, GEN = P .. '{fk.OPTOUT_}', P .. '{fk.GEN_}'
@@ -41,6 +51,11 @@ local function tl(order, kind, scope)  -- fk.timeline
   return TL .. order .. ':' .. kind .. ':' .. scope
 end
 local SEP, HEND = '\\31', '\\30'
+local STUB = '{fk.STUB}'
+local function stub_of(v)  -- the story id a stub points to, or nil for an item
+  if v and string.sub(v, 1, 1) == STUB then return string.sub(v, 2) end
+  return nil
+end
 local PRIOR_N, PRIOR_E, FLOOR = {PRIOR_ITEMS}, {PRIOR_ENGAGEMENT}, {BASELINE_FLOOR}
 
 local function split_head(v)
@@ -159,6 +174,7 @@ local function remove(id, tau)
   local key = ITEM .. id
   local v = redis.call('GET', key)
   if not v then return 0 end
+  if stub_of(v) then return 0 end
   local f = split_head(v)
   local sid = f[10]
   if sid == '' then sid = id end
@@ -177,21 +193,22 @@ local function remove(id, tau)
 end
 """
 
-# KEYS[1] the feed's prefix. ARGV: ttl, tau, lsh width, lsh slack, absolute (0/1), then 4 per item:
+# KEYS[1] a partition's prefix. ARGV: ttl, tau, absolute (0/1), then 3 per item:
 #   head = id, created, community key, platform, source, engagement, author key, hot score without
-#          engagement, story hint, mode ('l' = look for near-duplicates first, 'w' = write), joined by SEP;
-#   the stored prefix up to and including the views field and its SEP (Python builds it);
-#   json; LSH band keys (6 bytes each, or empty).
-# Returns per item: 'n' new story, 'j' joined story, 'u' updated, 'o' opted out, or
-# {'c', story id, value, ...}: candidate stories to check before writing (mode 'l' only).
-# The batch is written with one variadic command per key (timelines, LSH partitions, authors, sources)
-# instead of one command per item: per-command overhead, not the work per member, is what dominates.
+#          engagement, story hint (a story at home here that the item joins, or ''), mode ('w' = the
+#          item's own partition, 'f' = a story's home elsewhere), joined by SEP;
+#   the stored prefix up to and including the views field and its SEP (Python builds it); json.
+# Returns per item: 'n' new story, 'j' joined story, 'u' updated, 'o' opted out, 'r' (mode 'f') the
+# story is gone: store the item in its own partition, or '@<story id>': the item is a stub here, it lives
+# in that story's home. Near-duplicates are found before the call (core/feed/ingest.py: the LSH index is
+# spread over the partitions by band key, so it is read and written outside the scripts).
+# The batch is written with one variadic command per key (timelines, authors, sources) instead of one
+# command per item: per-command overhead, not the work per member, is what dominates.
 INGEST = (
     COMMON
     + """
-local ttl, tau, width, slack, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4]), ARGV[5] == '1'
-local sub, match = string.sub, string.match
+local ttl, tau, absolute = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+local match = string.match
 local HEAD = '^' .. string.rep('([^' .. SEP .. ']*)' .. SEP, 9) .. '(.*)$'
 
 local function call_many(cmd, key, items)  -- variadic commands, in slices Lua's unpack can take
@@ -201,7 +218,7 @@ local function call_many(cmd, key, items)  -- variadic commands, in slices Lua's
 end
 
 -- pending writes, flushed at the end (and before any story is re-scored from stored items)
-local zadds, lsh_sets, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}, {}
+local zadds, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}
 local function queue(tbl, key, a, b)
   local t = tbl[key]
   if t == nil then t = {}; tbl[key] = t end
@@ -210,11 +227,6 @@ local function queue(tbl, key, a, b)
 end
 local function flush()
   for key, members in pairs(zadds) do call_many('ZADD', key, members) end
-  for part, fields in pairs(lsh_sets) do
-    local key = LSH .. part
-    call_many('HSET', key, fields)
-    redis.call('EXPIREAT', key, (part + 2) * width + slack)  -- useful while the next partition may match
-  end
   for key, ids in pairs(pushes) do
     call_many('RPUSH', key, ids)
     redis.call('EXPIRE', key, ttl)
@@ -223,7 +235,7 @@ local function flush()
   for src, e in pairs(add_e) do
     if e ~= 0 then redis.call('HINCRBYFLOAT', SRC .. src, 'e', e) end
   end
-  zadds, lsh_sets, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}, {}
+  zadds, pushes, add_n, add_e, stats = {}, {}, {}, {}, {}
 end
 
 local function source_baseline(src, own_n, own_e)
@@ -238,37 +250,18 @@ local function source_baseline(src, own_n, own_e)
   return b
 end
 
--- parse the batch; one SMISMEMBER for every author, one HMGET per LSH partition
-local items, authors, wanted = {}, {}, {}
-for base = 6, #ARGV, 4 do
+-- parse the batch; one SMISMEMBER for every author
+local items, authors = {}, {}
+for base = 4, #ARGV, 3 do
   local it = {}
   it.id, it.created, it.ck, it.platform, it.src, it.e, it.author, it.hot, it.hint, it.mode =
     match(ARGV[base], HEAD)
   it.t, it.e = tonumber(it.created), tonumber(it.e)
   it.pre, it.body = ARGV[base + 1], HEND .. ARGV[base + 2]
-  it.part = math.floor(it.t / width)
-  local bands, list = ARGV[base + 3], {}
-  for b = 1, #bands, 6 do list[#list + 1] = sub(bands, b, b + 5) end
-  it.bands = list
-  if it.mode == 'l' and #list > 0 then
-    for _, f in ipairs(list) do queue(wanted, it.part, f); queue(wanted, it.part - 1, f) end
-  end
   items[#items + 1] = it
   authors[#authors + 1] = it.author
 end
 local opted = redis.call('SMISMEMBER', OPTOUT, unpack(authors))
-local buckets = {}  -- partition -> band key -> story id, from Redis and from this batch
-for pk, fields in pairs(wanted) do
-  local map = {}
-  for i = 1, #fields, 4000 do
-    local last = math.min(i + 3999, #fields)
-    local got = redis.call('HMGET', LSH .. pk, unpack(fields, i, last))
-    for j = 1, last - i + 1 do
-      if got[j] then map[fields[i + j - 1]] = got[j] end
-    end
-  end
-  buckets[pk] = map
-end
 
 local out, known = {}, {}
 for n, it in ipairs(items) do
@@ -278,31 +271,14 @@ for n, it in ipairs(items) do
   if opted[n] == 1 then
     result = 'o'
   else
-    if it.mode == 'l' and #it.bands > 0 then
-      local seen, cands = {}, {'c'}
-      for _, pk in ipairs({it.part, it.part - 1}) do
-        local map = buckets[pk] or {}
-        for _, f in ipairs(it.bands) do
-          local sid = map[f]
-          if sid and not seen[sid] then
-            seen[sid] = true
-            local v = redis.call('GET', ITEM .. sid)
-            if not v then
-              local m = redis.call('SRANDMEMBER', STORY .. sid)
-              if m then v = redis.call('GET', ITEM .. m) end
-            end
-            if v then cands[#cands + 1] = sid; cands[#cands + 1] = v end
-          end
-        end
-      end
-      if #cands > 1 then result = cands end
+    local sid = id
+    if it.hint ~= '' then
+      local lead = redis.call('GET', ITEM .. it.hint)  -- a stub is no story: its item lives elsewhere
+      if (lead and not stub_of(lead)) or redis.call('EXISTS', STORY .. it.hint) == 1 then sid = it.hint end
     end
-    if result == nil then
-      local sid = id
-      if it.hint ~= '' and (redis.call('EXISTS', ITEM .. it.hint) == 1
-          or redis.call('EXISTS', STORY .. it.hint) == 1) then
-        sid = it.hint
-      end
+    if sid == id and it.mode == 'f' then
+      result = 'r'
+    else
       local src, e = it.src, it.e
       local norm, normstr = 0, '0'
       if e > 0 then norm = e / source_baseline(src, 1, e); normstr = string.format('%.6g', norm) end
@@ -319,14 +295,6 @@ for n, it in ipairs(items) do
           queue(zadds, tl('hot', 'c', ck), hot, id)
           queue(zadds, tl('new', 'p', p), it.created, id)
           queue(zadds, tl('hot', 'p', p), hot, id)
-          if #it.bands > 0 then
-            local map = buckets[it.part]
-            if map == nil then map = {}; buckets[it.part] = map end
-            for _, b in ipairs(it.bands) do
-              queue(lsh_sets, it.part, b, id)
-              map[b] = id  -- later items of this batch find it too
-            end
-          end
           result = 'n'
         else
           flush()
@@ -338,7 +306,7 @@ for n, it in ipairs(items) do
             local lead = redis.call('GET', lead_key)
             local cut = lead and string.find(lead, SEP .. HEND, 1, true)
             if cut then  -- the first item now names its story: it is no longer a one-item story
-              redis.call('SET', lead_key, sub(lead, 1, cut) .. sid .. sub(lead, cut + 1), 'KEEPTTL')
+              redis.call('SET', lead_key, string.sub(lead, 1, cut) .. sid .. string.sub(lead, cut + 1), 'KEEPTTL')
             end
           end
           redis.call('SADD', st, id)
@@ -355,32 +323,38 @@ for n, it in ipairs(items) do
       else
         -- seen before: refresh the text (an edit) and, from polled sources, the engagement
         flush()
-        local g, old_body = split_head(redis.call('GET', key))
-        local changed = false
-        if absolute then
-          local fresh = split_head(it.pre .. '0' .. SEP .. HEND)
-          local e_old = weight(g)
-          g[5], g[6], g[7], g[8] = fresh[5], fresh[6], fresh[7], fresh[8]
-          local e_new = weight(g)
-          if e_new ~= e_old then
-            local gsrc = source_of(g)
-            redis.call('HINCRBYFLOAT', SRC .. gsrc, 'e', e_new - e_old)
-            stats[gsrc] = nil
-            g[9] = string.format('%.6g', e_new / source_baseline(gsrc, 0, 0))
+        local current = redis.call('GET', key)
+        local home = stub_of(current)
+        if home then
+          result = STUB .. home
+        else
+          local g, old_body = split_head(current)
+          local changed = false
+          if absolute then
+            local fresh = split_head(it.pre .. '0' .. SEP .. HEND)
+            local e_old = weight(g)
+            g[5], g[6], g[7], g[8] = fresh[5], fresh[6], fresh[7], fresh[8]
+            local e_new = weight(g)
+            if e_new ~= e_old then
+              local gsrc = source_of(g)
+              redis.call('HINCRBYFLOAT', SRC .. gsrc, 'e', e_new - e_old)
+              stats[gsrc] = nil
+              g[9] = string.format('%.6g', e_new / source_baseline(gsrc, 0, 0))
+              changed = true
+            end
+          end
+          if old_body ~= it.body then
+            redis.call('INCR', GEN)
             changed = true
           end
+          if changed then
+            redis.call('SET', key, join_head(g, it.body), 'KEEPTTL')
+            local gsid = g[10]
+            if gsid == '' then gsid = id end
+            restory(gsid, {}, tau)
+          end
+          result = 'u'
         end
-        if old_body ~= it.body then
-          redis.call('INCR', GEN)
-          changed = true
-        end
-        if changed then
-          redis.call('SET', key, join_head(g, it.body), 'KEEPTTL')
-          local gsid = g[10]
-          if gsid == '' then gsid = id end
-          restory(gsid, {}, tau)
-        end
-        result = 'u'
       end
     end
   end
@@ -391,8 +365,8 @@ return out
 """
 )
 
-# KEYS[1] the feed's prefix. ARGV: tau, id, mode ('d' delta | 'a' absolute), reactions, replies,
-# reposts, views. Returns 1 if the item exists.
+# KEYS[1] a partition's prefix. ARGV: tau, id, mode ('d' delta | 'a' absolute), reactions, replies,
+# reposts, views. Returns 1 if the item exists, 0 if not, '@<story id>' if it lives in that story's home.
 ENGAGE = (
     COMMON
     + """
@@ -400,6 +374,7 @@ local tau, id, mode = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local key = ITEM .. id
 local v = redis.call('GET', key)
 if not v then return 0 end
+if stub_of(v) then return v end
 local f, body = split_head(v)
 local e_old = weight(f)
 for k = 1, 4 do
@@ -420,13 +395,14 @@ return 1
 """
 )
 
-# KEYS[1] the feed's prefix. ARGV: id, json. Returns 1 if the text changed.
+# KEYS[1] a partition's prefix. ARGV: id, json. Returns 1 if the text changed, or the stub like ENGAGE.
 EDIT = (
     COMMON
     + """
 local key = ITEM .. ARGV[1]
 local v = redis.call('GET', key)
 if not v then return 0 end
+if stub_of(v) then return v end
 local f, body = split_head(v)
 local new = HEND .. ARGV[2]
 if body == new then return 0 end
@@ -436,18 +412,28 @@ return 1
 """
 )
 
-# KEYS[1] the feed's prefix. ARGV: tau, ids... Returns how many existed.
+# KEYS[1] a partition's prefix. ARGV: tau, ids... Returns {how many existed, stubs...}: the stubs are
+# deleted here and returned as '@<story id>' SEP item id, to delete the item in that story's home.
 DELETE = (
     COMMON
     + """
-local n = 0
-for i = 2, #ARGV do n = n + remove(ARGV[i], tonumber(ARGV[1])) end
+local n, follow = 0, {}
+for i = 2, #ARGV do
+  local key = ITEM .. ARGV[i]
+  local home = stub_of(redis.call('GET', key))
+  if home then
+    redis.call('DEL', key)
+    follow[#follow + 1] = STUB .. home .. SEP .. ARGV[i]
+  else
+    n = n + remove(ARGV[i], tonumber(ARGV[1]))
+  end
+end
 if n > 0 then redis.call('INCR', GEN) end
-return n
+return {n, unpack(follow)}
 """
 )
 
-# KEYS[1] the feed's prefix, KEYS[2] the author's item list. ARGV: tau, author key, batch.
+# KEYS[1] a partition's prefix, KEYS[2] the author's item list there. ARGV: tau, author key, batch.
 # Records the opt-out, then removes up to `batch` of the author's items; returns {removed, left}.
 PURGE = (
     COMMON
@@ -465,8 +451,9 @@ return {n, left}
 """
 )
 
-# KEYS[1] the feed's prefix, then timelines (one, or one per platform for the global timeline).
-# ARGV: max score ('+inf' or the cursor's), cursor story id ('' = none), limit.
+# KEYS[1] a partition's prefix, then timelines of that partition (one, or one per platform for the global
+# timeline). ARGV: max score ('+inf' or the cursor's), cursor story id ('' = none), limit, and '1' to
+# load the stories' items ('0': ids and scores only, for a merge across partitions).
 # Returns one string: per story "id FS score FS item id FS value ...", stories separated by GS (one bulk
 # reply parses far faster than nested arrays); a story whose items are gone has no item fields.
 PAGE = (
@@ -510,11 +497,16 @@ else
     end
   end
 end
+if ARGV[4] == '0' then
+  local out = {}
+  for i = 1, #sids do out[i] = sids[i] .. '\\28' .. scores[i] end
+  return table.concat(out, '\\29')
+end
 return story_records(sids, scores)
 """
 )
 
-# KEYS[1] the feed's prefix, KEYS[2] a ``new`` timeline, KEYS[3] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
+# KEYS[1] a partition's prefix, KEYS[2] a ``new`` timeline, KEYS[3] the ``hot`` timeline of the same scope. ARGV: start, end, offset,
 # count, tau. Returns {count seen, ids joined by GS, sums and latest times joined by spaces} for the
 # stories active in [start, end] (three flat strings: Python splits each in C instead of a record each). A one-item story's engagement is read
 # back from its hot score (its first and latest time are the same): one ZMSCORE and one SMISMEMBER (of the
@@ -560,7 +552,7 @@ return {tostring(n), table.concat(out_ids, '\\29'), table.concat(out_sums, ' '),
 """
 )
 
-# KEYS[1] the feed's prefix. ARGV: story ids. Returns one string like PAGE's (score empty).
+# KEYS[1] a partition's prefix. ARGV: ids of stories at home there. Returns one string like PAGE's (score empty).
 STORIES = (
     COMMON
     + """
@@ -568,7 +560,7 @@ return story_records(ARGV, {})
 """
 )
 
-# KEYS[1] the feed's prefix, KEYS[2] a community's ``new`` timeline. ARGV: tau, cutoff, batch.
+# KEYS[1] a partition's prefix, KEYS[2] a community's ``new`` timeline there. ARGV: tau, cutoff, batch.
 # Removes items created before the cutoff from up to `batch` stories; returns how many stories it saw.
 SWEEP = (
     COMMON
@@ -586,3 +578,83 @@ end
 return #sids
 """
 )
+
+# KEYS[1] a partition's prefix. ARGV: ids of stories at home there. Returns, per story, the lead item's value
+# or (the lead gone) one member's, '' if none: the texts a near-duplicate is checked against, joined by GS.
+LEADS = (
+    COMMON
+    + """
+local out = {}
+for i, sid in ipairs(ARGV) do
+  local v = redis.call('GET', ITEM .. sid)
+  if not v then
+    local m = redis.call('SRANDMEMBER', STORY .. sid)
+    if m then v = redis.call('GET', ITEM .. m) end
+  end
+  out[i] = v or ''
+end
+return table.concat(out, '\\29')
+"""
+)
+
+# KEYS[1] a partition's prefix. ARGV: pairs (LSH window, band keys of 6 bytes concatenated). Returns, per pair
+# and joined by GS, the story id of each band key ('' if none) joined by US: one argument per window instead of
+# one per band key, which is what packing a command costs in Python.
+LSH_GET = (
+    COMMON
+    + """
+local out = {}
+for a = 1, #ARGV, 2 do
+  local key, bands, fields = P .. 'LSH_' .. ARGV[a], ARGV[a + 1], {}
+  for b = 1, #bands, 6 do fields[#fields + 1] = string.sub(bands, b, b + 5) end
+  local got = {}
+  for i = 1, #fields, 4000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+    for j = 1, #part do got[i + j - 1] = part[j] or '' end
+  end
+  out[#out + 1] = table.concat(got, SEP)
+end
+return table.concat(out, '\\29')
+"""
+).replace("'LSH_'", f"'{fk.LSH_}'")
+
+# KEYS[1] a partition's prefix. ARGV: pairs (LSH window, band keys concatenated, story ids joined by US), then
+# the window width and slack: sets each band key to its story and the bucket's expiry.
+LSH_SET = (
+    COMMON
+    + """
+local width, slack = tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
+for a = 1, #ARGV - 2, 3 do
+  local w = tonumber(ARGV[a])
+  local key, bands, fields, i = P .. 'LSH_' .. ARGV[a], ARGV[a + 1], {}, 0
+  for sid in string.gmatch(ARGV[a + 2], '[^' .. SEP .. ']+') do
+    fields[#fields + 1] = string.sub(bands, i * 6 + 1, i * 6 + 6)
+    fields[#fields + 1] = sid
+    i = i + 1
+  end
+  for j = 1, #fields, 4000 do redis.call('HSET', key, unpack(fields, j, math.min(j + 3999, #fields))) end
+  redis.call('EXPIREAT', key, (w + 2) * width + slack)  -- useful while the next window may match
+end
+return 1
+"""
+).replace("'LSH_'", f"'{fk.LSH_}'")
+
+
+async def run_many(
+    redis: Any, script: AsyncScript, calls: Sequence[tuple[list[str], list[Any]]]
+) -> list[Any]:
+    """One script on several partitions in one round trip (a pipeline of EVALSHA; on a cluster, one call
+    per partition at once) instead of a round trip per partition. A server that does not know the script yet (just started, or a replica
+    promoted since) answers NOSCRIPT: then each call is made on its own, which loads it."""
+    if len(calls) == 1:
+        keys, args = calls[0]
+        return [await script(keys=keys, args=args)]
+    if isinstance(redis, RedisCluster):  # its pipelines refuse EVALSHA: the calls go to their nodes at once
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls)))
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return list(await pipe.execute())
+    except NoScriptError:
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for keys, args in calls)))

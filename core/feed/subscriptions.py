@@ -7,16 +7,20 @@ the first). A digest's window is the time from the previous instant to its own, 
 neither overlap nor leave gaps, even across a 23- or 25-hour day.
 
 Subscribers with the same schedule share one scheduled job (a "slot"), so the scheduler handles a few
-jobs however many subscribers there are.
+jobs however many subscribers there are. A subscription, its slot membership and its digests' "sent"
+markers live in the feed partition of its id (``fk.sub_part``), so a cluster spreads them; a digest round
+reads each partition's members of the slot and claims each partition's markers with one call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
 import re
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -234,7 +238,15 @@ def _full_weekdays() -> tuple[str, ...]:
     return ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-# ARGV: subscription ids joined by US (one argument, not a key each). Returns their JSON joined by GS.
+def by_partition(subs: Sequence[Subscription]) -> dict[int, list[Subscription]]:
+    """Subscriptions grouped by their feed partition, in their order."""
+    groups: dict[int, list[Subscription]] = defaultdict(list)
+    for sub in subs:
+        groups[fk.sub_part(sub.id)].append(sub)
+    return groups
+
+
+# KEYS[1] a partition's prefix of subscriptions. ARGV: subscription ids joined by US (one argument, not a key each). Returns their JSON joined by GS.
 _LOAD = """
 local out = {}
 for id in string.gmatch(ARGV[1], '[^\\31]+') do out[#out + 1] = redis.call('GET', KEYS[1] .. id) or '' end
@@ -252,21 +264,24 @@ class SubscriptionStore:
     async def save(self, sub: Subscription) -> Subscription | None:
         """Store (or replace) a subscription; returns the one it replaced, if any."""
         old = await self.get(sub.id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        part = fk.sub_part(sub.id)
+        async with self.redis.pipeline(transaction=True) as pipe:  # one partition: one slot
             if old is not None and old.schedule.slot != sub.schedule.slot:
-                pipe.srem(fk.slot(old.schedule.slot), sub.id)
+                pipe.srem(fk.slot(part, old.schedule.slot), sub.id)
             pipe.set(fk.subscription(sub.id), sub.model_dump_json())
-            pipe.sadd(fk.slot(sub.schedule.slot), sub.id)
-            pipe.sadd(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+            pipe.sadd(fk.slot(part, sub.schedule.slot), sub.id)
             await pipe.execute()
+        # the person's index is the community's (another slot): written after, so it never names a
+        # subscription that does not exist yet
+        await self.redis.sadd(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
         return old
 
     async def remove(self, sub: Subscription) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(fk.subscription(sub.id))
-            pipe.srem(fk.slot(sub.schedule.slot), sub.id)
-            pipe.srem(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+            pipe.srem(fk.slot(fk.sub_part(sub.id), sub.schedule.slot), sub.id)
             await pipe.execute()
+        await self.redis.srem(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
 
     async def get(self, sub_id: str) -> Subscription | None:
         raw = await self.redis.get(fk.subscription(sub_id))
@@ -277,9 +292,23 @@ class SubscriptionStore:
         parses far faster than a thousand-element MGET reply."""
         if not sub_ids:
             return []
-        raw = await self._load(keys=[fk.SUBSCRIPTION], args=["\x1f".join(sub_ids)])
-        data = raw.encode() if isinstance(raw, str) else (raw or b"")
-        return [Subscription.model_validate_json(r) for r in data.split(b"\x1d") if r]
+        groups: dict[int, list[str]] = defaultdict(list)
+        for sub_id in sub_ids:
+            groups[fk.sub_part(sub_id)].append(sub_id)
+        replies = await asyncio.gather(
+            *(
+                self._load(keys=[fk.prefix(part) + fk.SUB_], args=["\x1f".join(ids)])
+                for part, ids in groups.items()
+            )
+        )
+        found: dict[str, Subscription] = {}
+        for raw in replies:
+            data = raw.encode() if isinstance(raw, str) else (raw or b"")
+            for r in data.split(b"\x1d"):
+                if r:
+                    sub = Subscription.model_validate_json(r)
+                    found[sub.id] = sub
+        return [found[i] for i in sub_ids if i in found]
 
     async def for_user(self, platform: str, community: str, user: str) -> list[Subscription]:
         ids = await self.redis.smembers(fk.user_subscriptions(platform, community, user))
@@ -288,10 +317,11 @@ class SubscriptionStore:
 
     async def slot_members(self, slot: str, batch: int = 1000) -> AsyncIterator[list[str]]:
         """Subscription ids of a slot, in batches (SSCAN: no huge replies, no blocking)."""
-        cursor: int = 0
-        while True:
-            cursor, chunk = await self.redis.sscan(fk.slot(slot), cursor, count=batch)
-            if chunk:
-                yield [as_str(c) for c in chunk]
-            if cursor == 0:
-                return
+        for part in range(fk.PARTITIONS):
+            cursor: int = 0
+            while True:
+                cursor, chunk = await self.redis.sscan(fk.slot(part, slot), cursor, count=batch)
+                if chunk:
+                    yield [as_str(c) for c in chunk]
+                if cursor == 0:
+                    break

@@ -1,16 +1,23 @@
 """Reading the feed: ranked pages of stories per community, per platform or global, with cursors.
 
-``hot`` and ``new`` pages are one script call: a range of a sorted set (or, for the global timeline, a
-merge of the per-platform sets) plus the stories' items. Cursors are ``<score>~<story id>`` of the last
-story shown, so pages stay stable while new items arrive. ``top`` ranks the stories active in a period by
+Timelines are per partition (core/feed/keys.py): a story is indexed in its home partition only. A page of
+one partition (most community pages) is one script call: a range of its sorted sets plus the stories' items.
+A page over several partitions (platform and global pages, a community with stories at home elsewhere)
+reads each partition's next ids and scores (one call each, at once), merges them by (score, id) descending
+-- the order every sorted set and the scripts' own merge use -- and loads the chosen stories from their
+homes. Cursors are ``<score>~<story id>`` of the last story shown: every partition skips what is at or
+above it in that order, so a cursor means the same in one partition and across the merge, and pages stay
+stable while new items arrive. ``top`` ranks the stories active in a period by
 their summed normalised engagement (the digests use the same ranking for their window).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -24,7 +31,7 @@ from core.errors import InvalidInput
 from core.feed import keys as fk
 from core.feed.dedupe import tokens
 from core.feed.items import Story, decode
-from core.feed.scripts import PAGE, STORIES, WINDOW
+from core.feed.scripts import PAGE, STORIES, WINDOW, run_many
 from core.feed.settings import FeedSettings
 
 Order = Literal["hot", "new", "top"]
@@ -32,6 +39,8 @@ ORDERS: tuple[Order, ...] = ("hot", "new", "top")
 WINDOW_CHUNK = 2000
 MAX_LIMIT = 100
 PLATFORMS_TTL_S = 5.0
+Sources = list[tuple[int, list[str]]]
+"""Timelines to merge, grouped by partition: (partition, its timeline keys)."""
 _CURSOR = re.compile(r"^(-?[0-9.e+-]+|inf)~([A-Za-z0-9_-]{1,32})$|^o([0-9]{1,7})$")
 
 
@@ -145,16 +154,48 @@ class Timelines:
         self._window = redis.register_script(WINDOW)
         self._stories = redis.register_script(STORIES)
 
-    async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> list[str]:
+    async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> Sources:
         if scope.kind == "community":
-            return [fk.timeline(order, "c", scope.value)]
+            return await self.community_keys([scope.value], order)
         if scope.kind == "platform":
-            return [fk.timeline(order, "p", scope.value)]
+            return [(p, [fk.timeline(p, order, "p", scope.value)]) for p in range(fk.PARTITIONS)]
         now = time.monotonic()
         if not self._platforms or now - self._platforms_at > PLATFORMS_TTL_S:  # a new platform is rare
-            self._platforms = sorted(as_str(p) for p in await self.redis.smembers(fk.PLATFORMS))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for p in range(fk.PARTITIONS):
+                    pipe.smembers(fk.platforms(p))
+                found = await pipe.execute()
+            self._platforms = sorted({as_str(x) for names in found for x in names})
             self._platforms_at = now
-        return [fk.timeline(order, "p", p) for p in self._platforms]
+        if not self._platforms:
+            return []
+        # every partition's timeline of every platform seen anywhere: a partition without stories of a
+        # platform yet answers an empty range
+        return [
+            (p, [fk.timeline(p, order, "p", name) for name in self._platforms]) for p in range(fk.PARTITIONS)
+        ]
+
+    async def community_keys(self, community_keys: Sequence[str], order: Literal["hot", "new"]) -> Sources:
+        """The timelines of some communities: in each one's partition, and where stories it joined live."""
+        if not community_keys:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ck in community_keys:
+                pipe.smembers(fk.foreign(ck))
+            elsewhere = await pipe.execute()
+        by_part: dict[int, list[str]] = defaultdict(list)
+        for ck, parts in zip(community_keys, elsewhere, strict=True):
+            for p in sorted({fk.community_part(ck), *(int(as_str(x)) for x in parts)}):
+                by_part[p].append(fk.timeline(p, order, "c", ck))
+        return sorted(by_part.items())
+
+    async def all_communities(self) -> set[str]:
+        """Every community key with stories (each partition's set)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in range(fk.PARTITIONS):
+                pipe.smembers(fk.communities(p))
+            found = await pipe.execute()
+        return {as_str(ck) for members in found for ck in members}
 
     @metrics.timed(metrics.FEED_PAGE)
     async def page(
@@ -170,13 +211,13 @@ class Timelines:
         limit = max(1, min(limit, MAX_LIMIT))
         if order == "top":
             return await self._top_page(scope, limit, cursor, period_s, time.time() if now is None else now)
-        keys = await self.timeline_keys(scope, order)
+        sources = [(p, ks) for p, ks in await self.timeline_keys(scope, order) if ks]
         max_score, last = self._parse_cursor(cursor)
-        if not keys:
+        if not sources:
             return Page([], None)
         found: list[Story] = []
         for _ in range(20):  # topic pages read on until they have enough matching stories
-            records = _records(await self._page(keys=[fk.FEED, *keys], args=[max_score, last, limit]))
+            records = await self._page_records(sources, max_score, last, limit)
             for fields in records:
                 max_score, last = fields[1].decode(), fields[0].decode()
                 story = _story(fields)
@@ -187,6 +228,38 @@ class Timelines:
             if len(records) < limit:
                 return Page(found, None)
         return Page(found, f"{max_score}~{last}")
+
+    async def _page_records(
+        self, sources: Sources, max_score: str, last: str, limit: int
+    ) -> list[list[bytes]]:
+        """The next ``limit`` stories after the cursor, as (id, score, item id, value, ...) records."""
+        if len(sources) == 1:
+            part, keys = sources[0]
+            return _records(await self._page(keys=[fk.prefix(part), *keys], args=[max_score, last, limit, 1]))
+        heads = await run_many(
+            self.redis,
+            self._page,
+            [([fk.prefix(p), *keys], [max_score, last, limit, 0]) for p, keys in sources],
+        )
+        entries = [(float(r[1]), r[0], r[1]) for raw in heads for r in _records(raw)]
+        entries.sort(reverse=True)  # score, then id, both descending: as each partition's script orders them
+        chosen = entries[:limit]
+        loaded = await self._story_records([sid.decode() for _, sid, _ in chosen])
+        out = []
+        for _, sid, score in chosen:
+            fields = loaded.get(sid, [sid, b""])
+            out.append([sid, score, *fields[2:]])
+        return out
+
+    async def _story_records(self, story_ids: Sequence[str]) -> dict[bytes, list[bytes]]:
+        """STORIES in each home partition at once: story id -> its record (score field empty)."""
+        by_part: dict[int, list[str]] = defaultdict(list)
+        for sid in dict.fromkeys(story_ids):
+            by_part[fk.part_of(sid)].append(sid)
+        replies = await run_many(
+            self.redis, self._stories, [([fk.prefix(p)], sids) for p, sids in by_part.items()]
+        )
+        return {fields[0]: fields for raw in replies for fields in _records(raw)}
 
     @staticmethod
     def _parse_cursor(cursor: str | None) -> tuple[str, str]:
@@ -203,10 +276,13 @@ class Timelines:
         best: dict[bytes, tuple[float, float]] = {}
         new_keys = await self.timeline_keys(scope, "new")
         hot_keys = await self.timeline_keys(scope, "hot")
-        for key, hot in zip(new_keys, hot_keys, strict=True):
+
+        async def read(part: int, key: str, hot: str) -> None:
             offset = 0
             while True:
-                raw = await self._window(keys=[fk.FEED, key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s])
+                raw = await self._window(
+                    keys=[fk.prefix(part), key, hot], args=[start, end, offset, WINDOW_CHUNK, self.tau_s]
+                )
                 seen = int(float(as_str(raw[0])))
                 if raw[1]:  # a story on two platforms comes back from both with the same figures
                     sums = map(float, raw[2].split())
@@ -214,7 +290,15 @@ class Timelines:
                     best.update(zip(raw[1].split(b"\x1d"), zip(sums, latest, strict=True), strict=True))
                 offset += seen
                 if seen < WINDOW_CHUNK:
-                    break
+                    return
+
+        await asyncio.gather(
+            *(
+                read(part, key, hot)
+                for (part, keys), (_, hots) in zip(new_keys, hot_keys, strict=True)
+                for key, hot in zip(keys, hots, strict=True)
+            )
+        )
         # most engagement, then most recent, then id: plain tuples sort in C, without a key function
         return Ranking(sorted((-total, -last, sid) for sid, (total, last) in best.items()))
 
@@ -270,8 +354,13 @@ class Timelines:
         """Stories by id, in the order asked; stories that no longer exist are left out."""
         if not story_ids:
             return []
-        raw = await self._stories(keys=[fk.FEED], args=list(story_ids))
-        return [story for fields in _records(raw) if (story := _story(fields)) is not None]
+        loaded = await self._story_records(story_ids)
+        out = []
+        for sid in story_ids:
+            fields = loaded.get(sid.encode())
+            if fields is not None and (story := _story(fields)) is not None:
+                out.append(story)
+        return out
 
 
 def _is_score(text: str) -> bool:

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from core.feed import keys as fk
 from core.feed.items import Story
-from core.feed.timelines import Order, Page, Scope, Timelines
+from core.feed.timelines import Order, Page, Scope, Sources, Timelines
+from core.web.visibility import public_communities
 
 MERGE_LIMIT = 4
 """Above this many visible communities in a scope, check whether the global timelines can be read."""
@@ -32,20 +32,18 @@ class VisibleTimelines(Timelines):
         self.communities = communities
         self._hidden: frozenset[str] | None = None  # communities with items this reader may not see
 
-    async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> list[str]:
+    async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> Sources:
         if scope.kind == "community":
-            return [fk.timeline(order, "c", scope.value)] if scope.value in self.communities else []
+            return await super().timeline_keys(scope, order) if scope.value in self.communities else []
         chosen = sorted(ck for ck in self.communities if _in(scope, ck))
         if len(chosen) > MERGE_LIMIT and not any(_in(scope, ck) for ck in await self._hidden_communities()):
             return await super().timeline_keys(scope, order)
-        return [fk.timeline(order, "c", ck) for ck in chosen]
+        return await self.community_keys(chosen, order)
 
     async def _hidden_communities(self) -> frozenset[str]:
         if self._hidden is None:  # once per reader: "top" asks for its new and hot keys separately
-            raw = await self.redis.sdiff([fk.COMMUNITIES, fk.PUBLIC])
-            self._hidden = (
-                frozenset(v.decode() if isinstance(v, bytes) else v for v in raw) - self.communities
-            )
+            hidden = await self.all_communities() - await public_communities(self.redis)
+            self._hidden = frozenset(hidden) - self.communities
         return self._hidden
 
     def visible(self, story: Story) -> Story | None:

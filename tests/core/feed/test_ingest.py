@@ -81,9 +81,9 @@ async def test_edit_and_delete_at_the_source(redis: aioredis.Redis) -> None:
     b = item(LAUNCH_TG, platform="telegram")
     await store.ingest([a])
     await store.ingest([b])
-    gen = await redis.get(fk.GEN)
+    gen = [await redis.get(fk.gen(p)) for p in range(fk.PARTITIONS)]
     assert await store.edit(b.id, LAUNCH_TG + " (edited: now with release notes)")
-    assert await redis.get(fk.GEN) != gen  # unsent digests are rebuilt
+    assert [await redis.get(fk.gen(p)) for p in range(fk.PARTITIONS)] != gen  # unsent digests are rebuilt
     edited = await store.get(b.id)
     assert edited is not None and edited.text.endswith("(edited: now with release notes)")
     assert not await store.edit("missing", "x")
@@ -127,7 +127,8 @@ async def test_many_items_in_chunks(redis: aioredis.Redis) -> None:
     ]
     result = await store.ingest(items)
     assert result.new + result.joined == 1000
-    assert await redis.zcard(fk.timeline("new", "p", "telegram")) == result.new
+    stored = [await redis.zcard(fk.timeline(p, "new", "p", "telegram")) for p in range(fk.PARTITIONS)]
+    assert sum(stored) == result.new
 
 
 def test_items_round_trip_through_their_stored_form() -> None:
@@ -174,3 +175,64 @@ async def test_a_duplicate_within_one_batch_is_grouped(redis: aioredis.Redis) ->
     assert result.new == 1 and result.joined == 1 and result.stories[b.id] == a.id
     lead = await store.get(a.id)
     assert lead is not None and lead.story == a.id
+
+
+def _other_partition(community_key: str) -> str:
+    """A telegram community whose feed partition differs from ``community_key``'s."""
+    home = fk.community_part(community_key)
+    return next(c for n in range(100) if fk.community_part(f"telegram:{(c := f'-100{n}')}") != home)
+
+
+async def test_a_story_joined_from_another_partition_is_found_by_its_items_ids(redis: aioredis.Redis) -> None:
+    """The lead's partition is the story's home; the copy from a community in another partition is stored
+    there, leaves a stub under its own id, and its community's pages, edits, reactions and deletion follow."""
+    store, timelines = FeedStore(redis), Timelines(redis)
+    lead = item(LAUNCH, platform="x", community="acct", created_at=time.time() - 60)
+    other = _other_partition(lead.community_key)
+    copy = item(LAUNCH_TG, platform="telegram", community=other)
+    assert fk.part_of(copy.id) != fk.part_of(lead.id)
+    await store.ingest([lead])
+    result = await store.ingest([copy])
+    assert result.joined == 1 and result.stories[copy.id] == lead.id
+    assert (await redis.get(fk.item(copy.id))) == (fk.STUB + lead.id).encode()  # a stub where its id leads
+    assert await redis.exists(fk.item_in(fk.part_of(lead.id), copy.id))  # the item, with its story
+    [story] = (await timelines.page(Scope("community", copy.community_key), "new")).stories
+    assert story.id == lead.id and {i.id for i in story.items} == {lead.id, copy.id}
+    assert await store.engage(copy.id, reactions=3)
+    assert await store.edit(copy.id, LAUNCH_TG + " (edited)")
+    stored = await store.get(copy.id)
+    assert stored is not None and stored.reactions == 3 and stored.text.endswith("(edited)")
+    again = await store.ingest([copy])  # delivered twice: the same item, not a second copy
+    assert again.updated == 1 and again.new == again.joined == 0
+    assert await store.delete(copy.id) == 1
+    assert await store.get(copy.id) is None
+    [story] = (await timelines.page(Scope(), "new")).stories
+    assert [i.id for i in story.items] == [lead.id]
+    assert (await timelines.page(Scope("community", copy.community_key), "new")).stories == []
+
+
+async def test_global_pages_merge_every_partition_in_one_order_through_cursors(redis: aioredis.Redis) -> None:
+    """Stories of 40 communities (every partition) paged 7 at a time: each once, in (score, id) order, with
+    equal scores across partitions split by id."""
+    store, timelines = FeedStore(redis), Timelines(redis)
+    now = float(int(time.time()))
+    items = [
+        item(
+            f"Note {n} from community {n % 40} about nothing much",
+            community=f"-77{n % 40}",
+            created_at=now - n // 3,
+        )
+        for n in range(120)
+    ]
+    await store.ingest(items)
+    assert len({fk.part_of(i.id) for i in items}) == fk.PARTITIONS
+    expected = sorted(((i.created_at, i.id) for i in items), reverse=True)
+    seen: list[tuple[float, str]] = []
+    cursor = None
+    while True:
+        page = await timelines.page(Scope(), "new", 7, cursor)
+        seen += [(s.updated_at, s.id) for s in page.stories]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert seen == expected

@@ -29,8 +29,9 @@ async def test_old_items_leave_every_index(redis: aioredis.Redis) -> None:
     assert [s.id for s in (await timelines.page(Scope(), "hot")).stories] == [fresh.id]
     assert await store.get(old.id) is None and await store.get(old_copy.id) is None
     assert not await redis.exists(fk.story(old.id))
-    assert await redis.zcard(fk.timeline("hot", "c", "x:acct")) == 0
-    assert int(await redis.hget(fk.FEED + "src:x:acct:news", "n")) == 0  # baselines forget what left
+    home = fk.community_part("x:acct")
+    assert await redis.zcard(fk.timeline(home, "hot", "c", "x:acct")) == 0
+    assert int(await redis.hget(fk.source(home, "x:acct:news"), "n")) == 0  # baselines forget what left
 
 
 async def test_the_sweep_is_scheduled_once(redis: aioredis.Redis) -> None:

@@ -96,7 +96,7 @@ async def test_engagement_updates_and_never_goes_negative(redis: aioredis.Redis)
     stored = await store.get(it.id)
     assert stored is not None and stored.reactions == 0 and stored.replies == 1
     assert not await store.engage("no-such-item", reactions=1)
-    source = await redis.hgetall(fk.FEED + f"src:{it.community_key}:{it.channel}")
+    source = await redis.hgetall(fk.source(fk.part_of(it.id), f"{it.community_key}:{it.channel}"))
     assert float(source[b"e"]) == 2.0 and int(source[b"n"]) == 1  # only the reply (weight 2) is left
 
 

@@ -7,6 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.errors import InvalidInput
+from core.feed import keys as fk
 from core.feed.ingest import FeedStore
 from core.feed.timelines import Scope, Timelines
 from tests.core.feed.helpers import item
@@ -129,7 +130,7 @@ async def test_window_ranking_sums_a_grouped_storys_items_and_forgets_it_when_th
     await store.ingest([first, alone])
     await store.ingest([second])
     story = first.id
-    assert await redis.sismember("chorus:{feed}:multi", story)  # ranked from its items, not one score
+    assert await redis.sismember(fk.multi(fk.part_of(story)), story)  # ranked from its items, not one score
     ranked = await timelines.ranked_window(Scope(), now - 3600, now + 1)
     grouped = {sid: total for sid, total, _ in ranked}
     assert set(grouped) == {story, alone.id}
@@ -139,5 +140,5 @@ async def test_window_ranking_sums_a_grouped_storys_items_and_forgets_it_when_th
     assert ranked[0][0] == story and len(ranked) == 2 and ranked[:1] == [ranked[0]]
     await store.delete(second.id)
     await store.delete(first.id)
-    assert not await redis.sismember("chorus:{feed}:multi", story)
+    assert not await redis.sismember(fk.multi(fk.part_of(story)), story)
     assert [sid for sid, _, _ in await timelines.ranked_window(Scope(), now - 3600, now + 1)] == [alone.id]
