@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import redis.asyncio as aioredis  # noqa: E402
 
 from bots import registry  # noqa: E402
+from core import keys  # noqa: E402
 from core.bus import Bus  # noqa: E402
 from core.feed import keys as fk  # noqa: E402
 from core.feed.digests import JOB_KIND  # noqa: E402
@@ -422,6 +423,15 @@ async def bench_pages(url: str) -> dict[str, Any]:
 # -- 4. digests ----------------------------------------------------------------------------------------
 
 
+def outboxes(redis: aioredis.Redis) -> list[str]:
+    """Every platform's outbox streams, one per bus partition."""
+    return [keys.outbox(p, part) for p in PLATFORMS for part in Bus(redis).parts]
+
+
+async def outbox_length(redis: aioredis.Redis) -> int:
+    return sum([int(await redis.xlen(key)) for key in outboxes(redis)])
+
+
 class Summarizer:
     def __init__(self) -> None:
         self.calls = 0
@@ -476,7 +486,7 @@ async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     ran = await scheduler.tick(NOW)
     elapsed = time.perf_counter() - t0
-    outbox = sum([int(await redis.xlen(f"chorus:{{bus}}:outbox:{p}")) for p in PLATFORMS])
+    outbox = await outbox_length(redis)
     sent = feed.digests.sent
     again = await scheduler.tick(NOW + 1)
 
@@ -578,8 +588,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
         await _clear(redis, fk.FEED + "sent:*")
         await _clear(redis, fk.FEED + "sum:*")
         await _clear(redis, "chorus:{c:*}:feed:prefs")
-        for platform in PLATFORMS:
-            await redis.delete(f"chorus:{{bus}}:outbox:{platform}")
+        await redis.delete(*outboxes(redis))
         if steered:
             await write_preferences()
         feed = FeedService(services)
@@ -596,7 +605,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
                 "elapsed": elapsed,
                 "sent": feed.digests.sent,
                 "calls": summarizer.calls - calls,
-                "outbox": sum([int(await redis.xlen(f"chorus:{{bus}}:outbox:{p}")) for p in PLATFORMS]),
+                "outbox": await outbox_length(redis),
             }
         )
     distinct = len({p.to_json() for p in profiles.values()})

@@ -386,6 +386,8 @@ class Digests:
             found = Digests(
                 self.services, reader, self.summaries, self.subscriptions, self.settings, self.preferences
             )
+            # one bound for every view: thirty views with their own would exhaust the connection pool
+            found._building, found._ranking = self._building, self._ranking
             self._views[(view, visible)] = found
         return found
 
