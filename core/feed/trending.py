@@ -5,12 +5,15 @@ the all-communities one (``fk.community_terms`` / ``fk.all_terms``, kept ``KEEP_
 it is mentioned much more in the last ``RECENT_HOURS`` than its hourly average over the day before:
 velocity = (recent per hour + 1) / (baseline per hour + 1), at least ``MIN_MENTIONS`` recent mentions, so a
 word everyone always uses ("today") never trends and a sudden one ("outage") does. Digests show the
-trending terms under their intro (without a person's muted words); the web pages can read ``top``.
+trending terms under their intro (without a person's muted words); the web pages can read ``top``. Messages
+are counted by the feed's observer, polled posts (X accounts, lists, searches) by the poller
+(``sources.py``), each once, when it first joins the feed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
@@ -38,15 +41,27 @@ class Trending:
 
     async def record(self, item: FeedItem) -> None:
         """Count an item's words in its community's hour and in everyone's (one round trip)."""
-        terms = sorted(terms_of(item.text))[:MAX_TERMS_PER_ITEM]
-        if not terms:
-            return
-        hour = int((item.created_at or time.time()) // HOUR)
+        await self.record_many([item])
+
+    async def record_many(self, items: Sequence[FeedItem]) -> None:
+        """``record`` for a batch (a poll of an X list or search): one round trip for all of them. Callers
+        pass only items new to the feed, so a re-polled post is not counted again."""
         ttl = KEEP_HOURS * HOUR
-        async with self.redis.pipeline(transaction=False) as pipe:
+        counts: dict[str, dict[str, int]] = {}
+        for item in items:
+            terms = sorted(terms_of(item.text))[:MAX_TERMS_PER_ITEM]
+            hour = int((item.created_at or time.time()) // HOUR)
             for key in (fk.community_terms(item.community_key, hour), fk.all_terms(hour)):
+                into = counts.setdefault(key, {})
                 for term in terms:
-                    pipe.hincrby(key, term, 1)
+                    into[term] = into.get(term, 0) + 1
+        counts = {key: terms for key, terms in counts.items() if terms}
+        if not counts:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, terms in counts.items():
+                for term, n in terms.items():
+                    pipe.hincrby(key, term, n)
                 pipe.expire(key, ttl)
             await pipe.execute()
 
