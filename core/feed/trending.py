@@ -55,12 +55,12 @@ class Trending:
                 into = counts.setdefault(key, {})
                 for term in terms:
                     into[term] = into.get(term, 0) + 1
-        counts = {key: terms for key, terms in counts.items() if terms}
+        counts = {key: per_term for key, per_term in counts.items() if per_term}
         if not counts:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key, terms in counts.items():
-                for term, n in terms.items():
+            for key, per_term in counts.items():
+                for term, n in per_term.items():
                     pipe.hincrby(key, term, n)
                 pipe.expire(key, ttl)
             await pipe.execute()
