@@ -33,7 +33,7 @@ from core.feed import keys as fk
 from core.feed.feedback import feedback_choices, offers_feedback
 from core.feed.items import Story
 from core.feed.preferences import Preferences, PreferenceStore, Profile, choose
-from core.feed.reasons import explain
+from core.feed.reasons import ReasonOrder, explain
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore
 from core.feed.summaries import Summaries
@@ -286,16 +286,20 @@ class Digests:
 
     async def personal(self, digest: Digest, prefs: Preferences) -> Digest:
         """The shared digest as one person gets it: its candidates filtered by their mutes and re-ordered
-        by their weights. No model call beyond the shared ones: the extra candidates' summaries are made
-        once per digest, and the intro of a changed selection is written without the model. People whose
-        preferences pick the same stories share one variant (and its stored messages)."""
-        if not prefs.changes_ranking or digest.empty:
+        by their weights, newest first with the ``new`` default order (``hot`` is the digest's own ranked
+        order). No model call beyond the shared ones: the extra candidates' summaries are made once per
+        digest, and the intro of a changed selection is written without the model. People whose
+        preferences pick the same stories in the same order share one variant (and its stored messages)."""
+        newest = prefs.order == "new"
+        if not (prefs.changes_ranking or newest) or digest.empty:
             return digest
         found = digest._variants.get(prefs)
         if found is not None:
             return found
         size = self.settings.digest_stories
         chosen = choose(prefs, digest.profiles(), "top")[:size]
+        if newest:  # the same choice, read chronologically
+            chosen.sort(key=lambda c: (-c.story.updated_at, c.position))
         default = [(s.id, len(s.items)) for s in digest.stories]
         if [(c.story.id, len(c.story.items)) for c in chosen] == default and not any(
             c.more or c.less for c in chosen
@@ -303,7 +307,7 @@ class Digests:
             variant = digest
         else:
             selection = tuple(
-                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
+                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less, newest) for c in chosen
             )
             building = digest._selections.get(selection)
             if building is None:  # the first person with this selection builds it; the others wait for it
@@ -330,16 +334,21 @@ class Digests:
             summaries[p] = text
         platforms = self.services.platforms
         stories = [c.story for c in chosen]
+        order: ReasonOrder = "new" if prefs.order == "new" else "top"
         reasons = [
-            explain(c.story, "top", tau_s=self.settings.tau_s, now=digest.end, more=c.more, less=c.less).text(
+            explain(c.story, order, tau_s=self.settings.tau_s, now=digest.end, more=c.more, less=c.less).text(
                 platforms
             )
             for c in chosen
         ]
         more = sorted({t for c in chosen for t in c.more})
+        same = {s.id for s in stories} == {s.id for s in digest.stories} and not more
         intro = (
-            f"Picked for you from the top {len(digest.candidates)} stories"
+            digest.intro  # the same stories, only newest first: the shared intro still says what they are
+            if same and all(len(c.story.items) == len(digest.stories[c.position].items) for c in chosen)
+            else f"Picked for you from the top {len(digest.candidates)} stories"
             + (f", with more about {', '.join(more)}" if more else "")
+            + (", newest first" if order == "new" else "")
             + " (/feed prefs shows why)."
             if stories
             else ""
