@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -417,18 +417,25 @@ class Digests:
         key = (caps, thread, feedback)
         ids = digest._shared.get(key)
         if ids is None:
-            chunks = digest.chunks(caps)
             bus = self.services.bus
-            if thread:
-                ids = [await bus.put_shared({"text": chunks[0], "parts": list(chunks)}, ttl_s)]
-            else:
-                ids = [await bus.put_shared({"text": text}, ttl_s) for text in chunks[:-1]]
-                last: dict[str, Any] = {"text": chunks[-1]}
-                if feedback:
-                    last["choices"] = [c.model_dump(mode="json") for c in feedback_choices(digest.stories)]
-                ids.append(await bus.put_shared(last, ttl_s))
+            ids = [
+                await bus.put_shared(fields, ttl_s)
+                for fields in self.messages(digest, caps, thread, feedback)
+            ]
             digest._shared[key] = ids
         return ids
+
+    @staticmethod
+    def messages(digest: Digest, caps: Capabilities, thread: bool, feedback: bool) -> list[dict[str, Any]]:
+        """The fields of the digest's messages for one kind of platform (stored once as ``Action.shared``
+        blobs, or carried by a personal variant's one reader's Actions)."""
+        chunks = digest.chunks(caps)
+        if thread:
+            return [{"text": chunks[0], "parts": list(chunks)}]
+        out: list[dict[str, Any]] = [{"text": text} for text in chunks]
+        if feedback:
+            out[-1]["choices"] = [c.model_dump(mode="json") for c in feedback_choices(digest.stories)]
+        return out
 
     def wants_feedback(self, sub: Subscription, digest: Digest, caps: Capabilities) -> bool:
         """Channel digests end with "more/less like this" (buttons, or numbered choices in chats);
@@ -436,11 +443,12 @@ class Digests:
         return not sub.dm and offers_feedback(caps) and not self.as_thread(sub, digest, caps)
 
     def dumped_actions_for(
-        self, sub: Subscription, shared: Sequence[str], *, tag: str, feedback: bool = False
+        self, sub: Subscription, shared: Sequence[str | dict[str, Any]], *, tag: str, feedback: bool = False
     ) -> list[DumpedAction]:
-        """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
-        serialised as the bus stores them: one validated prototype per kind of message copied with the
-        subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
+        """The subscriber's messages (their text is ``shared``: blob ids, or the fields themselves for a
+        personal variant only they get), ids derived from (subscriber, window), serialised as the bus stores
+        them: one validated prototype per kind of message copied with the subscriber's fields (a round writes
+        a hundred thousand of these; models would take seconds)."""
         proto = self._prototypes.get(sub.dm)
         if proto is None:
             model = DirectMessage if sub.dm else Post
@@ -457,23 +465,26 @@ class Digests:
         }
         if sub.dm:
             fields["user"] = sub.user
-        dumped = [
+        choices = self._choices_prototype() if feedback else proto
+        last = len(shared) - 1
+        return [
             DumpedAction(
                 sub.platform,
                 sub.community_key,
-                orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}),
+                orjson.dumps(
+                    {**(choices if i == last else proto), **fields, "id": f"{base}-{i}", "shared": blob}
+                    if isinstance(blob, str)
+                    else {
+                        **(choices if i == last else proto),
+                        **fields,
+                        **blob,
+                        "id": f"{base}-{i}",
+                        "shared": None,
+                    }
+                ),
             )
             for i, blob in enumerate(shared)
         ]
-        if feedback and shared:
-            choices = self._choices_prototype()
-            last = len(shared) - 1
-            dumped[last] = DumpedAction(
-                sub.platform,
-                sub.community_key,
-                orjson.dumps({**choices, **fields, "id": f"{base}-{last}", "shared": shared[last]}),
-            )
-        return dumped
 
     def _choices_prototype(self) -> dict[str, Any]:
         proto = self._choice_proto
@@ -557,16 +568,24 @@ class Digests:
             caps = self.capabilities(sub.platform)
             thread = self.as_thread(sub, digest, caps)
             plans.append((sub, digest, caps, thread, self.wants_feedback(sub, digest, caps)))
-        # messages not stored yet (new personal variants) are stored a few at a time, not one by one
-        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared}
-        todo_texts = list(missing.values())
+        # a personal variant only one subscriber gets travels inside their Actions (no blob to store and
+        # resolve); messages more people share are stored once, a few at a time, not one by one
+        common = {id(d) for d in built}
+        readers = Counter((id(d), c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared)
+        alone = {k for k, n in readers.items() if n == 1 and k[0] not in common}
+        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (id(d), c, t, f) in readers}
+        todo_texts = [v for k, v in missing.items() if k not in alone]
         for i in range(0, len(todo_texts), STORES_AT_ONCE):
             await asyncio.gather(
                 *(self.shared_texts(d, c, t, ttl, f) for d, c, t, f in todo_texts[i : i + STORES_AT_ONCE])
             )
         for sub, digest, caps, thread, feedback in plans:
-            shared = await self.shared_texts(digest, caps, thread, ttl, feedback)
-            actions.extend(self.dumped_actions_for(sub, shared, tag=window, feedback=feedback))
+            messages: Sequence[str | dict[str, Any]] = (
+                self.messages(digest, caps, thread, feedback)
+                if (id(digest), caps, thread, feedback) in alone
+                else await self.shared_texts(digest, caps, thread, ttl, feedback)
+            )
+            actions.extend(self.dumped_actions_for(sub, messages, tag=window, feedback=feedback))
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)

@@ -189,7 +189,11 @@ async def test_digests_follow_each_subscribers_default_order_without_more_model_
     assert intro in texts["s-u1"]  # only the order changed: the shared intro still fits
     assert stories["u4"] == ["A new", "The library", "Weekend trains", "The choir", "Community gardening"]
     assert "newest first" in texts["s-u4"]
-    assert len({a.shared for a in outbox}) == 3
+    shared = {str(a.ref).split(":")[1]: a.shared for a in outbox}
+    assert shared["s-u2"] == shared["s-u3"] is not None  # the shared digest: one stored blob
+    assert shared["s-u1"] is None and shared["s-u4"] is None  # a variant one person gets travels inline
+    inline = next(a for a in outbox if str(a.ref).startswith("digest:s-u4:"))
+    assert isinstance(inline, OfferChoices) and len(inline.choices) == 10  # with its feedback buttons
 
 
 CONSOLE_SCRIPT = """/feed add
