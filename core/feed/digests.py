@@ -55,6 +55,7 @@ MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
 EXTRA_CANDIDATES = 3
+TRENDING_AGE_S = 60.0  # a round's digests share a scope's trending terms (one read, not one per digest)
 STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under the connection pool)
 """A shared digest also ranks this many stories beyond its own, summarised only when someone's preferences
 pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
@@ -279,7 +280,8 @@ class Digests:
             intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
-        trending = await self.trending.top(scope.value if scope.kind == "community" else None, now=end)
+        where = scope.value if scope.kind == "community" else None
+        trending = await self.trending.top(where, now=end, max_age_s=TRENDING_AGE_S)
         digest = Digest(scope, start, end, stories, summaries, intro, platforms, reasons, candidates)
         digest.trending = tuple(trending)
         return digest
@@ -395,8 +397,9 @@ class Digests:
             found = Digests(
                 self.services, reader, self.summaries, self.subscriptions, self.settings, self.preferences
             )
-            # one bound for every view: thirty views with their own would exhaust the connection pool
-            found._building, found._ranking = self._building, self._ranking
+            # one bound for every view (thirty views with their own would exhaust the connection pool),
+            # and one trending cache
+            found._building, found._ranking, found.trending = self._building, self._ranking, self.trending
             self._views[(view, visible)] = found
         return found
 

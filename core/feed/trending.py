@@ -38,6 +38,7 @@ def terms_of(text: str) -> set[str]:
 class Trending:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._recent: dict[tuple[str | None, int, int], tuple[float, list[str]]] = {}
 
     async def record(self, item: FeedItem) -> None:
         """Count an item's words in its community's hour and in everyone's (one round trip)."""
@@ -65,9 +66,24 @@ class Trending:
                 pipe.expire(key, ttl)
             await pipe.execute()
 
-    async def top(self, community_key: str | None, limit: int = 5, now: float | None = None) -> list[str]:
-        """The fastest-rising terms of a community (None: of all communities), best first."""
+    async def top(
+        self, community_key: str | None, limit: int = 5, now: float | None = None, max_age_s: float = 0.0
+    ) -> list[str]:
+        """The fastest-rising terms of a community (None: of all communities), best first. With
+        ``max_age_s`` an answer up to that old will do: a digest round's thousands of digests read the same
+        few (26 hashes each)."""
         current = int((time.time() if now is None else now) // HOUR)
+        key = (community_key, current, limit)
+        cached = self._recent.get(key)
+        if cached is not None and cached[0] + max_age_s > time.monotonic():
+            return list(cached[1])
+        found = await self._top(community_key, limit, current)
+        if len(self._recent) > 4096:
+            self._recent.clear()
+        self._recent[key] = (time.monotonic(), found)
+        return list(found)
+
+    async def _top(self, community_key: str | None, limit: int, current: int) -> list[str]:
         hours = list(range(current - RECENT_HOURS - BASELINE_HOURS + 1, current + 1))
 
         def key(hour: int) -> str:
