@@ -439,9 +439,11 @@ async def outbox_length(redis: aioredis.Redis) -> int:
 class Summarizer:
     def __init__(self) -> None:
         self.calls = 0
+        self.intros = 0  # of the calls, digest intros (the rest summarise stories)
 
     async def __call__(self, text: str, *, max_chars: int) -> str:
         self.calls += 1
+        self.intros += " digest of " in text.split("\n", 1)[0]  # Summaries.intro: "<label>:\n- …"
         await asyncio.sleep(SUMMARY_LATENCY_S)
         return " ".join(text.split())[: max_chars - 1]
 
@@ -522,6 +524,7 @@ async def bench_digests(url: str, tmp: Path) -> dict[str, Any]:
         "outbox": outbox,
         "again": again,
         "calls": summarizer.calls,
+        "intros": summarizer.intros,
         "raw_elapsed": raw_elapsed,
     }
 
@@ -596,7 +599,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
         if steered:
             await write_preferences()
         feed = FeedService(services)
-        calls = summarizer.calls
+        calls, intros = summarizer.calls, summarizer.intros
         stage(f"steering round {len(rounds) + 1}: {'20 % with preferences' if steered else 'no preferences'}")
         gc.collect()
         profile = cProfile.Profile() if PROFILE else None
@@ -617,6 +620,7 @@ async def bench_steering(url: str, tmp: Path, corpus_words: list[str]) -> dict[s
                 "cpu": cpu,
                 "sent": feed.digests.sent,
                 "calls": summarizer.calls - calls,
+                "intros": summarizer.intros - intros,
                 "outbox": await outbox_length(redis),
             }
         )
@@ -699,7 +703,8 @@ def report_digests(digests: dict[str, Any]) -> None:
         f"(a second tick ran {digests['again']} jobs)"
     )
     print(
-        f"  model calls: {digests['calls']:,} ({digests['calls'] / N_SUBSCRIBERS:.4f} per subscriber), "
+        f"  model calls: {digests['calls']:,} ({digests['calls'] / N_SUBSCRIBERS:.4f} per subscriber; "
+        f"{digests['intros']:,} of them intros), "
         f"{SUMMARY_LATENCY_S * 1000:.0f} ms each"
     )
     print(f"  raw pipeline with a pre-rendered digest: {digests['raw_elapsed']:.1f} s")
@@ -717,7 +722,7 @@ def report_steering(steering: dict[str, Any]) -> None:
         print(
             f"  round {n} {'with preferences   ' if r['steered'] else 'without preferences'}: "
             f"{r['elapsed']:.1f} s (this process' CPU {r['cpu']:.1f} s), {r['sent']:,} digests ({r['outbox']:,} messages), model calls "
-            f"{r['calls']:,} ({r['calls'] / N_SUBSCRIBERS:.4f} per subscriber)"
+            f"{r['calls']:,} ({r['calls'] / N_SUBSCRIBERS:.4f} per subscriber; {r['intros']:,} of them intros)"
         )
     plain = [r["elapsed"] for r in rounds if not r["steered"]]
     steered = [r["elapsed"] for r in rounds if r["steered"]]
