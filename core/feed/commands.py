@@ -171,11 +171,13 @@ async def _feed_url(feed: FeedService, event: Event, svc: Services, words: list[
     if words:
         raise InvalidInput("Use /feed url for your personal feed URL, or /feed url revoke.")
     token = await feed_token(svc.redis, event.community_key, event.author.id)
-    query = urlencode({"scope": f"community:{event.community_key}", "order": "new", "token": token})
+    # no order in the URL: the feed follows the person's default order and mutes as they change them
+    query = urlencode({"scope": f"community:{event.community_key}", "token": token})
     base = feed.public_url()
     text = (
-        "Your personal feed of this community, for a feed reader (keep it to yourself; "
-        f"/feed url revoke disables it): {base}/feed.atom?{query} (also .rss and .json)"
+        "Your personal feed of this community, for a feed reader, with your mutes and default order "
+        f"(/feed prefs; keep it to yourself; /feed url revoke disables it): {base}/feed.atom?{query} "
+        "(also .rss and .json)"
     )
     return privately(event, text, "I sent you your feed URL privately.")
 

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ from core.feed import keys as fk
 from core.feed.feedback import feedback_choices, offers_feedback
 from core.feed.items import Story
 from core.feed.preferences import Preferences, PreferenceStore, Profile, choose
-from core.feed.reasons import explain
+from core.feed.reasons import ReasonOrder, explain
 from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore, by_partition
 from core.feed.summaries import Summaries
@@ -55,6 +55,7 @@ MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
 EXTRA_CANDIDATES = 3
+TRENDING_AGE_S = 60.0  # a round's digests share a scope's trending terms (one read, not one per digest)
 STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under the connection pool)
 """A shared digest also ranks this many stories beyond its own, summarised only when someone's preferences
 pick one: mutes and "less like this" still leave a full digest, with no digest built per person."""
@@ -195,8 +196,12 @@ def _sources(story: Story, platforms: PlatformCatalog) -> str:
 _DOMAINISH = re.compile(r"\S*\w\.[A-Za-z]{2,}\S*")
 
 
+_WIDE = re.compile("[^\x00-\u10ff]")
+
+
 def _chars(text: str) -> int:
-    return len(text) if text.isascii() else sum(1 if ord(c) <= 0x10FF else 2 for c in text)
+    """Code points up to U+10FF count 1, others 2 (counted by the regex engine: 20× a Python loop)."""
+    return len(text) if text.isascii() else len(text) + len(_WIDE.findall(text))
 
 
 def x_length_bound(text: str) -> int:
@@ -279,23 +284,28 @@ class Digests:
             intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
-        trending = await self.trending.top(scope.value if scope.kind == "community" else None, now=end)
+        where = scope.value if scope.kind == "community" else None
+        trending = await self.trending.top(where, now=end, max_age_s=TRENDING_AGE_S)
         digest = Digest(scope, start, end, stories, summaries, intro, platforms, reasons, candidates)
         digest.trending = tuple(trending)
         return digest
 
     async def personal(self, digest: Digest, prefs: Preferences) -> Digest:
         """The shared digest as one person gets it: its candidates filtered by their mutes and re-ordered
-        by their weights. No model call beyond the shared ones: the extra candidates' summaries are made
-        once per digest, and the intro of a changed selection is written without the model. People whose
-        preferences pick the same stories share one variant (and its stored messages)."""
-        if not prefs.changes_ranking or digest.empty:
+        by their weights, newest first with the ``new`` default order (``hot`` is the digest's own ranked
+        order). No model call beyond the shared ones: the extra candidates' summaries are made once per
+        digest, and the intro of a changed selection is written without the model. People whose
+        preferences pick the same stories in the same order share one variant (and its stored messages)."""
+        newest = prefs.order == "new"
+        if not (prefs.changes_ranking or newest) or digest.empty:
             return digest
         found = digest._variants.get(prefs)
         if found is not None:
             return found
         size = self.settings.digest_stories
         chosen = choose(prefs, digest.profiles(), "top")[:size]
+        if newest:  # the same choice, read chronologically
+            chosen.sort(key=lambda c: (-c.story.updated_at, c.position))
         default = [(s.id, len(s.items)) for s in digest.stories]
         if [(c.story.id, len(c.story.items)) for c in chosen] == default and not any(
             c.more or c.less for c in chosen
@@ -303,7 +313,7 @@ class Digests:
             variant = digest
         else:
             selection = tuple(
-                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less) for c in chosen
+                (c.story.id, tuple(i.id for i in c.story.items), c.more, c.less, newest) for c in chosen
             )
             building = digest._selections.get(selection)
             if building is None:  # the first person with this selection builds it; the others wait for it
@@ -330,16 +340,21 @@ class Digests:
             summaries[p] = text
         platforms = self.services.platforms
         stories = [c.story for c in chosen]
+        order: ReasonOrder = "new" if prefs.order == "new" else "top"
         reasons = [
-            explain(c.story, "top", tau_s=self.settings.tau_s, now=digest.end, more=c.more, less=c.less).text(
+            explain(c.story, order, tau_s=self.settings.tau_s, now=digest.end, more=c.more, less=c.less).text(
                 platforms
             )
             for c in chosen
         ]
         more = sorted({t for c in chosen for t in c.more})
+        same = {s.id for s in stories} == {s.id for s in digest.stories} and not more
         intro = (
-            f"Picked for you from the top {len(digest.candidates)} stories"
+            digest.intro  # the same stories, only newest first: the shared intro still says what they are
+            if same and all(len(c.story.items) == len(digest.stories[c.position].items) for c in chosen)
+            else f"Picked for you from the top {len(digest.candidates)} stories"
             + (f", with more about {', '.join(more)}" if more else "")
+            + (", newest first" if order == "new" else "")
             + " (/feed prefs shows why)."
             if stories
             else ""
@@ -386,6 +401,9 @@ class Digests:
             found = Digests(
                 self.services, reader, self.summaries, self.subscriptions, self.settings, self.preferences
             )
+            # one bound for every view (thirty views with their own would exhaust the connection pool),
+            # and one trending cache
+            found._building, found._ranking, found.trending = self._building, self._ranking, self.trending
             self._views[(view, visible)] = found
         return found
 
@@ -408,18 +426,25 @@ class Digests:
         key = (caps, thread, feedback)
         ids = digest._shared.get(key)
         if ids is None:
-            chunks = digest.chunks(caps)
             bus = self.services.bus
-            if thread:
-                ids = [await bus.put_shared({"text": chunks[0], "parts": list(chunks)}, ttl_s)]
-            else:
-                ids = [await bus.put_shared({"text": text}, ttl_s) for text in chunks[:-1]]
-                last: dict[str, Any] = {"text": chunks[-1]}
-                if feedback:
-                    last["choices"] = [c.model_dump(mode="json") for c in feedback_choices(digest.stories)]
-                ids.append(await bus.put_shared(last, ttl_s))
+            ids = [
+                await bus.put_shared(fields, ttl_s)
+                for fields in self.messages(digest, caps, thread, feedback)
+            ]
             digest._shared[key] = ids
         return ids
+
+    @staticmethod
+    def messages(digest: Digest, caps: Capabilities, thread: bool, feedback: bool) -> list[dict[str, Any]]:
+        """The fields of the digest's messages for one kind of platform (stored once as ``Action.shared``
+        blobs, or carried by a personal variant's one reader's Actions)."""
+        chunks = digest.chunks(caps)
+        if thread:
+            return [{"text": chunks[0], "parts": list(chunks)}]
+        out: list[dict[str, Any]] = [{"text": text} for text in chunks]
+        if feedback:
+            out[-1]["choices"] = [c.model_dump(mode="json") for c in feedback_choices(digest.stories)]
+        return out
 
     def wants_feedback(self, sub: Subscription, digest: Digest, caps: Capabilities) -> bool:
         """Channel digests end with "more/less like this" (buttons, or numbered choices in chats);
@@ -427,11 +452,12 @@ class Digests:
         return not sub.dm and offers_feedback(caps) and not self.as_thread(sub, digest, caps)
 
     def dumped_actions_for(
-        self, sub: Subscription, shared: Sequence[str], *, tag: str, feedback: bool = False
+        self, sub: Subscription, shared: Sequence[str | dict[str, Any]], *, tag: str, feedback: bool = False
     ) -> list[DumpedAction]:
-        """The subscriber's messages (their text is ``shared``), ids derived from (subscriber, window),
-        serialised as the bus stores them: one validated prototype per kind of message copied with the
-        subscriber's fields (a round writes a hundred thousand of these; models would take seconds)."""
+        """The subscriber's messages (their text is ``shared``: blob ids, or the fields themselves for a
+        personal variant only they get), ids derived from (subscriber, window), serialised as the bus stores
+        them: one validated prototype per kind of message copied with the subscriber's fields (a round writes
+        a hundred thousand of these; models would take seconds)."""
         proto = self._prototypes.get(sub.dm)
         if proto is None:
             model = DirectMessage if sub.dm else Post
@@ -448,23 +474,26 @@ class Digests:
         }
         if sub.dm:
             fields["user"] = sub.user
-        dumped = [
+        choices = self._choices_prototype() if feedback else proto
+        last = len(shared) - 1
+        return [
             DumpedAction(
                 sub.platform,
                 sub.community_key,
-                orjson.dumps({**proto, **fields, "id": f"{base}-{i}", "shared": blob}),
+                orjson.dumps(
+                    {**(choices if i == last else proto), **fields, "id": f"{base}-{i}", "shared": blob}
+                    if isinstance(blob, str)
+                    else {
+                        **(choices if i == last else proto),
+                        **fields,
+                        **blob,
+                        "id": f"{base}-{i}",
+                        "shared": None,
+                    }
+                ),
             )
             for i, blob in enumerate(shared)
         ]
-        if feedback and shared:
-            choices = self._choices_prototype()
-            last = len(shared) - 1
-            dumped[last] = DumpedAction(
-                sub.platform,
-                sub.community_key,
-                orjson.dumps({**choices, **fields, "id": f"{base}-{last}", "shared": shared[last]}),
-            )
-        return dumped
 
     def _choices_prototype(self) -> dict[str, Any]:
         proto = self._choice_proto
@@ -546,16 +575,24 @@ class Digests:
             caps = self.capabilities(sub.platform)
             thread = self.as_thread(sub, digest, caps)
             plans.append((sub, digest, caps, thread, self.wants_feedback(sub, digest, caps)))
-        # messages not stored yet (new personal variants) are stored a few at a time, not one by one
-        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared}
-        todo_texts = list(missing.values())
+        # a personal variant only one subscriber gets travels inside their Actions (no blob to store and
+        # resolve); messages more people share are stored once, a few at a time, not one by one
+        common = {id(d) for d in built}
+        readers = Counter((id(d), c, t, f) for _, d, c, t, f in plans if (c, t, f) not in d._shared)
+        alone = {k for k, n in readers.items() if n == 1 and k[0] not in common}
+        missing = {(id(d), c, t, f): (d, c, t, f) for _, d, c, t, f in plans if (id(d), c, t, f) in readers}
+        todo_texts = [v for k, v in missing.items() if k not in alone]
         for i in range(0, len(todo_texts), STORES_AT_ONCE):
             await asyncio.gather(
                 *(self.shared_texts(d, c, t, ttl, f) for d, c, t, f in todo_texts[i : i + STORES_AT_ONCE])
             )
         for sub, digest, caps, thread, feedback in plans:
-            shared = await self.shared_texts(digest, caps, thread, ttl, feedback)
-            actions.extend(self.dumped_actions_for(sub, shared, tag=window, feedback=feedback))
+            messages: Sequence[str | dict[str, Any]] = (
+                self.messages(digest, caps, thread, feedback)
+                if (id(digest), caps, thread, feedback) in alone
+                else await self.shared_texts(digest, caps, thread, ttl, feedback)
+            )
+            actions.extend(self.dumped_actions_for(sub, messages, tag=window, feedback=feedback))
             enqueued += 1
         if actions:
             await self.services.bus.enqueue_dumped(actions)

@@ -8,6 +8,10 @@
 A reader gets only what they may see: the communities whose moderators made their feed public, plus the
 community of their web session or of the personal feed token in ``?token=`` (``/feed url``). ``scope=all``
 and platform scopes merge only those communities; a private community's feed or story is "not found".
+
+A personal token's feed is its holder's: their mutes (``/feed mute``) and learned weights apply to every page
+(a page may hold fewer than ``limit`` stories when some are muted; the cursor still follows the shared
+ranking, so nothing is skipped), and without ``order=`` it is in their default order (``/feed order``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -25,13 +28,15 @@ from aiohttp import web
 
 from core.errors import UserError
 from core.feed.exports import FeedMeta, render_atom, render_json_feed, render_rss
-from core.feed.reasons import explain
+from core.feed.items import Story
+from core.feed.preferences import EMPTY, Preferences, personalise
+from core.feed.reasons import Reason, explain
 from core.feed.timelines import ORDERS, Scope
 from core.health import add_routes as add_ops_routes
 from core.web import app as web_app
 from core.web.auth import RoleCheck
 from core.web.reading import VisibleTimelines
-from core.web.signing import feed_token_community
+from core.web.signing import feed_token_holder
 from core.web.visibility import visible_to
 
 if TYPE_CHECKING:
@@ -82,23 +87,27 @@ class FeedHttp:
         self.web = web_app.install(app, self.feed.services, self.feed, self.role_checks)
         return app
 
-    async def _reader(self, request: web.Request) -> VisibleTimelines:
-        """The feed as this request may read it (public communities, its session's, its token's)."""
+    async def _reader(self, request: web.Request) -> tuple[VisibleTimelines, Preferences]:
+        """The feed as this request may read it (public communities, its session's, its token's), and the
+        preferences of the personal token's holder (none without a token)."""
         own: list[str] = []
+        prefs = EMPTY
         token = request.query.get("token", "")
         if token:
-            community = await feed_token_community(self.feed.services.redis, token)
-            if community is None:
+            holder = await feed_token_holder(self.feed.services.redis, token)
+            if holder is None:
                 raise web.HTTPForbidden(
                     text='{"error": "this feed URL was revoked or is not valid"}',
                     content_type="application/json",
                 )
-            own.append(community)
+            own.append(holder[0])
+            prefs = await self.feed.preferences.get(*holder)
         if self.web is not None:
             session = await self.web.session(request)
             if session is not None:
                 own.append(session.community_key)
-        return VisibleTimelines(self.feed.timelines, await visible_to(self.feed.services.redis, own))
+        readable = VisibleTimelines(self.feed.timelines, await visible_to(self.feed.services.redis, own))
+        return readable, prefs
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port (useful with port 0 in tests)."""
@@ -127,7 +136,8 @@ class FeedHttp:
             scope = Scope.parse(q.get("scope", "all"))
             topics = [t for t in q.get("topics", "").split(",") if t.strip()]
             scope = scope.with_topics(topics)
-            order = q.get("order", "hot")
+            reader, prefs = await self._reader(request)
+            order = q.get("order") or prefs.order or "hot"
             if order not in ORDERS:
                 return _error(400, "order must be hot, new or top")
             period = PERIODS.get(q.get("period", "day"))
@@ -137,7 +147,6 @@ class FeedHttp:
             if not limit_raw.isdigit():
                 return _error(400, "limit must be a number")
             limit = max(1, min(int(limit_raw), MAX_LIMIT))
-            reader = await self._reader(request)
             if scope.kind == "community" and scope.value not in reader.communities:
                 return _error(
                     404, "no such feed (a community's feed is private unless its moderators made it public)"
@@ -145,6 +154,15 @@ class FeedHttp:
             page = await reader.visible_page(scope, order, limit, q.get("cursor") or None, period_s=period)
         except UserError as exc:
             return _error(400, exc.user_message)
+        chosen = personalise(prefs, page.stories, order)  # the token holder's mutes and weights
+        stories = [c.story for c in chosen]
+        moved = {c.story.id: (c.more, c.less) for c in chosen if c.more or c.less}
+        tau, now = self.feed.settings.tau_s, time.time()
+
+        def reason(story: Story) -> Reason:
+            more, less = moved.get(story.id, ((), ()))
+            return explain(story, order, tau_s=tau, now=now, more=more, less=less)
+
         params = {k: v for k, v in q.items() if k != "cursor"}
         self_url = f"{self.base_url}/feed.{fmt}" + (f"?{urlencode(params)}" if params else "")
         next_url = None
@@ -157,18 +175,19 @@ class FeedHttp:
             home_url=self.base_url + "/",
             self_url=self_url,
             next_url=next_url,
-            reasons=partial(explain, order=order, tau_s=self.feed.settings.tau_s, now=time.time()),
+            reasons=reason,
         )
         if fmt == "json":
-            body = json.dumps(render_json_feed(page.stories, meta), ensure_ascii=False).encode()
+            body = json.dumps(render_json_feed(stories, meta), ensure_ascii=False).encode()
         elif fmt == "atom":
-            body = render_atom(page.stories, meta)
+            body = render_atom(stories, meta)
         else:
-            body = render_rss(page.stories, meta)
+            body = render_rss(stories, meta)
         return web.Response(body=body, content_type=TYPES[fmt], charset="utf-8")
 
     async def _story(self, request: web.Request) -> web.Response:
-        story = await (await self._reader(request)).visible_story(request.match_info["sid"])
+        reader, _ = await self._reader(request)
+        story = await reader.visible_story(request.match_info["sid"])
         if story is None:
             return _error(404, "no such story")
         return web.json_response(story.as_dict(self.platforms))

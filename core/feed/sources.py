@@ -4,7 +4,8 @@ An adapter registers a ``FeedSource`` with ``register_source(services, source)``
 background task of ``chorus run`` polls each source every ``CHORUS_FEED_POLL_INTERVAL_S`` under a Redis
 lock (so two processes never poll the same source at once), keeps the source's cursor (e.g. X's
 ``since_id``) in Redis across restarts, and ingests what it returns with absolute engagement counts, so
-re-polling an item refreshes its likes, replies, reposts and views.
+re-polling an item refreshes its likes, replies, reposts and views. A polled post's words count towards
+trending (``trending.py``) once, when it first joins the feed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.ingest import FeedStore
+from core.feed.trending import Trending
 from core.ports import FeedSource
 from core.services import Services
 
@@ -31,6 +33,7 @@ class Poller:
         self.services = services
         self.store = store
         self.interval_s = interval_s
+        self.trending = Trending(store.redis)
 
     def sources(self) -> dict[str, FeedSource]:
         return dict(self.services.feed_sources)
@@ -47,7 +50,9 @@ class Poller:
             cursor = as_str(raw) if raw is not None else None
             items, next_cursor = await source.poll(cursor)
             if items:
-                await self.store.ingest(list(items), absolute=True)
+                result = await self.store.ingest(list(items), absolute=True)
+                # trending counts a post once, when it joins the feed (not at every refresh of its counts)
+                await self.trending.record_many([i for i in items if i.id in result.stories])
             if next_cursor is not None and next_cursor != cursor:
                 await redis.set(key, next_cursor)
             return len(items)

@@ -64,6 +64,13 @@ async def revoke_feed_tokens(redis: aioredis.Redis, community_key: str, user: st
 
 async def feed_token_community(redis: aioredis.Redis, token: str) -> str | None:
     """The community a personal feed token lets its holder read, or None if it is forged or revoked."""
+    holder = await feed_token_holder(redis, token)
+    return holder[0] if holder else None
+
+
+async def feed_token_holder(redis: aioredis.Redis, token: str) -> tuple[str, str] | None:
+    """(community key, user) of a personal feed token (whose preferences its feed applies), or None if it
+    is forged or revoked."""
     payload, _, signature = token.partition(".")
     if not payload or len(token) > 400 or not same(signature, sign(await server_key(redis), "feed", payload)):
         return None
@@ -73,4 +80,4 @@ async def feed_token_community(redis: aioredis.Redis, token: str) -> str | None:
         return None
     community_key, user, generation = fields
     current = await redis.get(keys.feed_token_generation(community_key, user))
-    return community_key if int(current or 0) == int(generation) else None
+    return (community_key, user) if int(current or 0) == int(generation) else None

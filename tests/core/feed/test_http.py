@@ -4,11 +4,13 @@ import asyncio
 import json
 import socket
 import time
+from typing import Any
 
 import aiohttp
 import feedparser
 
 from core.feed.http import FeedHttp, feed_http_runner
+from core.feed.preferences import EMPTY
 from core.feed.service import FeedService
 from core.feed.timelines import Scope
 from core.services import Services
@@ -216,5 +218,113 @@ async def test_personal_feed_tokens_open_their_community_until_revoked(services:
             fresh = await feed_token(services.redis, PRIVATE, "u7")
             async with http.get(f"{base}/stories/{private_story}?token={fresh}") as r:
                 assert r.status == 200 and "board votes" in await r.text()
+    finally:
+        await server.stop()
+
+
+# -- a personal token's feed is its holder's: their mutes and default order ---------------------------------
+MUTED = {  # what each kind of mute hides, and a story only that mute hides
+    "word": ("zeppelin", "A zeppelin flies over the harbour at dawn, photographers gather on the pier."),
+    "author": ("grace", "The bakery on the square sells sourdough again from Monday, says its owner."),
+    "channel": ("offtopic", "Quiz night at the old mill: teams of four, prizes for the best team name."),
+    "platform": ("x", "Rocket launch window opens on Thursday, the countdown clock is already running."),
+}
+
+
+async def _people(services: Services) -> tuple[FeedService, FeedHttp, str]:
+    """A private Telegram community whose members hold tokens, and a public X community (for a platform
+    mute under scope=all): one story per kind of mute, and one nobody mutes."""
+    feed = FeedService(services)
+    now = time.time()
+    await feed.store.ingest(
+        [
+            item(MUTED["word"][1], community="-2002", created_at=now - 50),
+            item(
+                MUTED["author"][1],
+                community="-2002",
+                author_id="u9",
+                author_name="Grace",
+                created_at=now - 40,
+            ),
+            item(MUTED["channel"][1], community="-2002", channel="offtopic", created_at=now - 30),
+            item(MUTED["platform"][1], platform="x", community="3003", created_at=now - 20),
+            item(
+                "The library opens a new reading room with late hours next week.",
+                community="-2002",
+                created_at=now - 10,
+            ),
+        ]
+    )
+    await set_visibility(services.redis, "x:3003", "public")
+    server = FeedHttp(feed, "127.0.0.1", 0)
+    port = await server.start()
+    return feed, server, f"http://127.0.0.1:{port}"
+
+
+async def test_token_feeds_apply_their_holders_mutes_in_every_format(services: Services) -> None:
+    feed, server, base = await _people(services)
+    mine = await feed_token(services.redis, PRIVATE, "u7")
+    theirs = await feed_token(services.redis, PRIVATE, "u8")
+    try:
+        async with aiohttp.ClientSession() as http:
+            for kind, (value, text) in MUTED.items():
+                await feed.preferences.save(PRIVATE, "u7", EMPTY.muted(kind, [value]))  # type: ignore[arg-type]
+                marker = text.split(" ")[1]  # "zeppelin", "bakery", …
+                for fmt in ("rss", "atom", "json"):
+                    for token, present in ((mine, False), (theirs, True)):
+                        async with http.get(f"{base}/feed.{fmt}?scope=all&token={token}") as r:
+                            assert r.status == 200
+                            texts = _texts(fmt, await r.read())
+                        assert any("library" in t for t in texts), (kind, fmt)
+                        assert any(marker in t for t in texts) is present, (kind, fmt, token == mine, texts)
+                    # without a token nobody's preferences apply (the public X story is there)
+                    async with http.get(f"{base}/feed.{fmt}?scope=all") as r:
+                        assert any("Rocket" in t for t in _texts(fmt, await r.read()))
+    finally:
+        await server.stop()
+
+
+async def test_token_feeds_follow_their_holders_default_order_and_weights(services: Services) -> None:
+    feed, server, base = await _people(services)
+    mine = await feed_token(services.redis, PRIVATE, "u7")
+    theirs = await feed_token(services.redis, PRIVATE, "u8")
+    stories = (await feed.timelines.page(Scope("community", PRIVATE), "new", 10)).stories
+    await feed.store.engage(stories[-1].items[0].id, reactions=40)  # the oldest is hot, the newest is new
+    await feed.preferences.save(PRIVATE, "u7", EMPTY.with_order("new"))
+
+    async def read(fmt: str, token: str, extra: str = "") -> list[dict[str, Any]]:
+        async with http.get(f"{base}/feed.{fmt}?scope=community:{PRIVATE}&token={token}{extra}") as r:
+            body = await r.read()
+        if fmt == "json":
+            return [
+                {
+                    "text": i["content_text"],
+                    "order": i["_chorus"]["reason"]["order"],
+                    "personal": i["_chorus"]["reason"].get("personal"),
+                }
+                for i in json.loads(body)["items"]
+            ]
+        return [
+            {"text": e.get("summary", ""), "order": None, "personal": None}
+            for e in feedparser.parse(body).entries
+        ]
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            for fmt in ("rss", "atom", "json"):
+                new, hot = await read(fmt, mine), await read(fmt, theirs)
+                assert "library" in new[0]["text"] and "zeppelin" in new[-1]["text"], fmt
+                assert "zeppelin" in hot[0]["text"], fmt  # the other person keeps the hot order
+                assert [e["text"] for e in await read(fmt, mine, "&order=hot")] == [e["text"] for e in hot]
+                if fmt == "json":
+                    assert {e["order"] for e in new} == {"new"} and {e["order"] for e in hot} == {"hot"}
+            # learned weights lift a story in the holder's hot feed and say why
+            await feed.preferences.save(PRIVATE, "u7", EMPTY.learned(more=["library"], step=3.0))
+            boosted = await read("json", mine)
+            assert "library" in boosted[0]["text"] and boosted[0]["personal"] == {
+                "more": ["library"],
+                "less": [],
+            }
+            assert "zeppelin" in (await read("json", theirs))[0]["text"]
     finally:
         await server.stop()

@@ -157,6 +157,45 @@ async def test_digests_apply_each_subscribers_mutes_without_more_model_calls(ser
     assert len({a.shared for a in outbox}) == 2  # and its stored message
 
 
+async def test_digests_follow_each_subscribers_default_order_without_more_model_calls(
+    services: Services,
+) -> None:
+    summarizer = CountingSummarizer()
+    services.summarizer.provide(summarizer)
+    feed = feed_of(services)
+    await _ingest(feed)
+    now = time.time()
+    for user in ("u1", "u2", "u3", "u4"):
+        sub = Subscription(id=f"s-{user}", platform="telegram", community="-1001", channel="d", user=user)
+        await feed.subscriptions.save(sub)
+    await feed.preferences.save(CK, "u1", EMPTY.with_order("new"))
+    await feed.preferences.save(CK, "u3", EMPTY.with_order("hot"))  # hot: the digest's own ranked order
+    await feed.preferences.save(CK, "u4", EMPTY.with_order("new").muted("word", ["bitcoin"]))
+    assert await feed.digests.deliver(["s-u1", "s-u2", "s-u3", "s-u4"], now - 86400, now) == 4
+    assert summarizer.calls == 5 + 1 + 1  # shared stories and intro; u4's replacement story once
+    outbox = [load_action(a) for a in await services.bus.outbox("telegram")]
+    texts: dict[str, str] = {}
+    for action in outbox:
+        texts[str(action.ref).split(":")[1]] = (await services.bus.resolve_shared(action)).text
+    stories = {
+        u: re.findall(r"^\d\. Summary: (\S+ \S+)", texts[f"s-{u}"], re.MULTILINE)
+        for u in ("u1", "u2", "u3", "u4")
+    }
+    ranked = ["Bitcoin and", "Community gardening", "The choir", "Weekend trains", "The library"]
+    assert stories["u2"] == ranked and texts["s-u3"] == texts["s-u2"]
+    assert stories["u1"] == ranked[::-1]  # the same stories, newest first
+    assert texts["s-u1"].count("why: new in Telegram") == 5 and "why: top in" in texts["s-u2"]
+    intro = texts["s-u2"].split("\n")[1]
+    assert intro in texts["s-u1"]  # only the order changed: the shared intro still fits
+    assert stories["u4"] == ["A new", "The library", "Weekend trains", "The choir", "Community gardening"]
+    assert "newest first" in texts["s-u4"]
+    shared = {str(a.ref).split(":")[1]: a.shared for a in outbox}
+    assert shared["s-u2"] == shared["s-u3"] is not None  # the shared digest: one stored blob
+    assert shared["s-u1"] is None and shared["s-u4"] is None  # a variant one person gets travels inline
+    inline = next(a for a in outbox if str(a.ref).startswith("digest:s-u4:"))
+    assert isinstance(inline, OfferChoices) and len(inline.choices) == 10  # with its feedback buttons
+
+
 CONSOLE_SCRIPT = """/feed add
 Bitcoin and crypto prices jumped again overnight, traders say; the exchange was busy all night long.
 Community gardening day this weekend: tomatoes, beans and a new compost bin for everyone to use.

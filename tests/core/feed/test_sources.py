@@ -79,3 +79,62 @@ async def test_one_poller_at_a_time_and_the_loop_stops(services: Services) -> No
     stop.set()
     await asyncio.wait_for(task, 5)
     assert len(source.cursors) >= 2
+
+
+class FakeXSearch:
+    """An X search whose posts suddenly talk about an eclipse; every poll returns them all again."""
+
+    name = "x:search:sky"
+
+    def __init__(self, now: float) -> None:
+        self.posts = [
+            FeedItem(
+                platform="x",
+                community="bot-account",
+                channel="search:sky",
+                message_id=str(1900000000000000000 + n),
+                author_id=str(100 + n),
+                author_name=f"Watcher {n}",
+                text=f"Total eclipse visible from the {place} coast this afternoon, clear skies expected.",
+                created_at=now - 60 * n,
+                reactions=10 + n,
+                source=self.name,
+            )
+            for n, place in enumerate(["northern", "southern", "eastern", "western"])
+        ]
+
+    async def poll(self, cursor: str | None) -> tuple[Sequence[FeedItem], str | None]:
+        return list(self.posts), self.posts[0].message_id
+
+
+async def test_polled_x_posts_count_towards_trending_once(services: Services) -> None:
+    feed = FeedService(services)
+    now = time.time()
+    # words X mentions three times every hour do not trend; "eclipse" will
+    await feed.trending.record_many(
+        [
+            FeedItem(
+                platform="x",
+                community="bot-account",
+                channel="search:sky",
+                message_id=str(1800000000000000000 + hours_ago * 10 + n),
+                author_id="7",
+                text="Afternoon weather: clear skies expected again",
+                created_at=now - hours_ago * 3600,
+            )
+            for hours_ago in range(1, 26)
+            for n in range(3)
+        ]
+    )
+    assert await feed.trending.top("x:bot-account", now=now) == []
+    search = FakeXSearch(now)
+    register_source(services, search)
+    assert await feed.poller.poll_all() == 4
+    assert "eclipse" in await feed.trending.top("x:bot-account", now=now)
+    assert "eclipse" in await feed.trending.top(None, now=now)  # across communities too
+    assert "skies" not in await feed.trending.top("x:bot-account", limit=20, now=now)
+    hour = int(now // 3600)
+    counted = int(await services.redis.hget(fk.community_terms("x:bot-account", hour), "eclipse") or 0)
+    assert await feed.poller.poll_all() == 4  # polled again: counts refreshed, words not counted twice
+    again = int(await services.redis.hget(fk.community_terms("x:bot-account", hour), "eclipse") or 0)
+    assert counted == again >= 3

@@ -61,3 +61,16 @@ async def test_messages_feed_trending_and_digests_show_it_without_muted_words(se
     assert "outage" in mine.trending and "you asked for more about logins" in mine.text
     muted = await feed.digests.personal(digest, await feed.preferences.get("test:c1", "u2"))
     assert muted.empty  # every story mentions the muted word
+
+
+async def test_digests_may_read_a_recent_answer_others_read_fresh(services: Services) -> None:
+    trending = Trending(services.redis)
+    now = time.time()
+    await _history(trending, now)
+    first = await trending.top("telegram:-1001", now=now, max_age_s=60)
+    for n in range(9):
+        await trending.record(item("Ferry strike announced", community="-1001", created_at=now - n))
+    assert await trending.top("telegram:-1001", now=now, max_age_s=60) == first  # one read per round
+    fresh = await trending.top("telegram:-1001", now=now)
+    assert fresh != first and "ferry" in fresh
+    assert "ferry" in await trending.top("telegram:-1001", now=now, max_age_s=60)  # the fresh one is kept
