@@ -270,6 +270,7 @@ class Fleet:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.started: Counter[str] = Counter()
         self.started_at: dict[str, float] = {}  # log file name -> when its process was started
+        self.running_at: dict[str, float] = {}  # log file name -> when the bench saw it running
         self.kills: Counter[str] = Counter()
 
     def start(self, role: str, args: list[str]) -> None:
@@ -303,7 +304,17 @@ class Fleet:
 
     def running(self, role: str) -> bool:
         """Started up: past its imports and connected (it said so in its log)."""
-        return "core.app: running" in self.log_tail(role, 1000)
+        return self.running_for(role) is not None
+
+    def running_for(self, role: str) -> float | None:
+        """Seconds since the current process of ``role`` said it is running (None: still starting). Its log
+        is read only until then (a worker's log grows by thousands of lines a run)."""
+        name = f"{role}.{self.started[role]}.log"
+        if name not in self.running_at:
+            if "core.app: running" not in (self.logs / name).read_text(errors="replace"):
+                return None
+            self.running_at[name] = time.monotonic()
+        return time.monotonic() - self.running_at[name]
 
     def kill(self, role: str) -> None:
         proc = self.procs[role]
@@ -443,7 +454,12 @@ async def _ready(side: Side, fleet: Fleet, timeout: float = 120.0) -> None:
 
 
 async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float, adapter: list[str]) -> None:
-    """A worker SIGKILLed every 10 s (and started again), the adapter once, redis-server once."""
+    """A worker SIGKILLed every 10 s (and started again), the adapter once, redis-server once.
+
+    The worker killed is one that has been running for at least those 10 s: where start-up is quick (a
+    few seconds on an idle machine) this is exactly one kill every 10 s; where it is slower than that
+    (a loaded machine: 30-70 s), killing a worker as soon as it had started would leave no worker running
+    at all, which measures the machine's load, not the crash a worker suffers every 10 s of its life."""
     start = time.monotonic()
     adapter_at, redis_at = window * 0.35, window * 0.65
     adapter_done = redis_done = False
@@ -452,7 +468,8 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float, adapter: li
     while True:
         now = time.monotonic() - start
         role = f"worker{turn % 2}"
-        if now >= next_worker and fleet.running(role):  # a worker still starting up is left alone
+        up = fleet.running_for(role)
+        if now >= next_worker and up is not None and up >= WORKER_KILL_EVERY_S:
             fleet.kill(role)
             fleet.start(role, WORKER)
             turn += 1
