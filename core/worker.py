@@ -3,7 +3,8 @@
 Many Events run at once (bounded by ``concurrency``) because most time is spent waiting on the model.
 Events still being worked on are "touched" so other workers do not reclaim them. A worker holds no more
 Events than it can run at once (it reads, takes over and reclaims only up to its free slots), so what it
-cannot start yet stays where any worker with room can take it. Each worker keeps a heartbeat key alive; the
+cannot start yet stays where any worker with room can take it; a dead worker's Events, which have waited
+longest, are taken before new ones. Each worker keeps a heartbeat key alive; the
 Events of a worker whose heartbeat expired (SIGKILLed, machine gone) are taken over within seconds, and any
 Event idle for ``claim_idle_ms`` is reclaimed as a fallback. An Event that failed ``max_attempts`` times goes to the dead-letter
 stream and its author gets a short apology instead of a traceback.
@@ -70,6 +71,7 @@ class Worker:
         self.outage = Outage(log, "Redis (worker)", waiting="Events resume when it answers")
         self._stop = asyncio.Event()
         self._room = asyncio.Event()
+        self._orphans = False  # a dead worker's Events may still wait for room
 
     def room(self) -> int:
         """How many more Events this worker can start now."""
@@ -88,6 +90,15 @@ class Worker:
                     await first_of(self._room.wait(), stop.wait())
                     continue
                 try:
+                    if self._orphans:  # a dead worker's Events waited longest: they go before new ones
+                        deliveries = await self.bus.claim_from_dead_events(
+                            self.name, ALIVE_TTL_MS, limit=free
+                        )
+                        self._orphans = len(deliveries) >= free
+                        if deliveries:
+                            for delivery in deliveries:
+                                self._spawn(delivery)
+                            continue
                     deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
                 except REDIS_DOWN as exc:
                     self.outage.failed(exc)
@@ -189,7 +200,9 @@ class Worker:
         while not stop.is_set():
             try:
                 await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
-                taken = await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS, limit=self.room())
+                room = self.room()
+                taken = await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS, limit=room)
+                self._orphans = self._orphans or len(taken) >= room  # more may wait: claimed as room frees
                 for delivery in taken:
                     log.info("took over event %s from a worker that died", delivery.stream_id)
                     self._spawn(delivery)

@@ -233,3 +233,38 @@ async def test_a_worker_takes_over_only_what_it_has_room_for(
         gate.set()
         stop.set()
         await asyncio.gather(task, *([other] if other is not None else []))
+
+
+async def test_a_dead_workers_events_go_before_new_ones(services: Services) -> None:
+    """They have waited longest: once a busy worker knows they are there, it takes them as its slots free
+    up, before the newer Events that keep coming."""
+    order: list[str] = []
+
+    async def mention(ev: Event, svc: Services) -> list[Action]:
+        order.append(ev.text)
+        await asyncio.sleep(0.05)
+        return [reply_to_event(ev, "answer")]
+
+    services.mention = mention
+    bus = services.bus
+    for i in range(10):
+        await bus.publish(event(text="old", message_id=f"old{i}", community=f"c{i}"))
+    assert len(await bus.read_events("dead-worker", count=10, block_ms=100)) == 10  # never heartbeats
+    stop = asyncio.Event()
+
+    async def keep_coming() -> None:  # more than the worker can do: it is always busy
+        i = 0
+        while not stop.is_set():
+            await bus.publish(event(text="new", message_id=f"new{i}", community=f"c{i % 10}"))
+            i += 1
+            await asyncio.sleep(0.02)
+
+    worker = Worker(bus, Router(services), concurrency=2, claim_idle_ms=3_600_000, name="survivor")
+    tasks = [asyncio.create_task(keep_coming()), asyncio.create_task(worker.run(stop))]
+    try:
+        await wait_until(lambda: order.count("old") == 10, timeout=ALIVE_TTL_MS / 1000 + 15, what="the old")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    first_old = order.index("old")
+    assert order[first_old : first_old + 10] == ["old"] * 10, order  # once found, all of them first
