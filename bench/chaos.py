@@ -1,20 +1,25 @@
 """Chaos: mentions through the real processes while workers, the adapter and Redis are killed.
 
-The scenario of issue 15: ``--mentions`` Telegram mentions at ``--rate`` per second, sent by people in
-``--groups`` groups through the loopback Bot API (tests/fakes/telegram_api.py) that python-telegram-bot
-talks to over HTTP; ``chorus run --platform telegram --no-worker`` and two ``chorus worker`` processes on a
-real redis-server with AOF (appendfsync ``--fsync``); 10 % of sends answered 429 (retry_after 1) and 5 %
-502; a worker SIGKILLed (and started again) every 10 s, the adapter SIGKILLed once, redis-server SIGKILLed
-and restarted once. The model is the loopback OpenAI fake answering at once, so the figures measure the bus.
+The scenario of issue 15: ``--mentions`` mentions at ``--rate`` per second, sent by people in ``--groups``
+groups, on Telegram (``--platform telegram``: the loopback Bot API, tests/fakes/telegram_api.py, that
+python-telegram-bot talks to over HTTP) or Discord (``--platform discord``: the loopback gateway and REST
+API, tests/fakes/discord_api.py, that discord.py talks to; one guild per group); ``chorus run --platform
+<p> --no-worker`` and two ``chorus worker`` processes on a real redis-server with AOF (appendfsync
+``--fsync``); 10 % of sends answered 429 (retry after 1 s; on Discord with its real headers and body, a
+tenth of them the global limit) and 5 % 5xx (Telegram 502; Discord 502, which discord.py retries itself,
+or 503, which reaches the Sender); a worker SIGKILLed (and started again) every 10 s, the adapter SIGKILLed
+once, redis-server SIGKILLed and restarted once. The model is the loopback OpenAI fake answering at once,
+so the figures measure the bus.
 
 Per mention it counts: answered (the whole answer: the draft and its buttons), lost (nothing, not
 dead-lettered, and nothing left in the streams), duplicated (any message of the answer twice),
 dead-lettered, and time to answer (from the mention to the last message of its answer) p50/p95, beside the
 baseline of the same size without faults (``--baseline``).
 
-Run: ``python bench/chaos.py`` (1,000 mentions: 5 to 10 minutes, most of it the processes' start-up on a
-loaded machine); ``--runs 10`` for the recorded figures, ``--keep-logs DIR`` to read what each process said;
-``--fsync-cost`` measures what ``appendfsync always`` costs against ``everysec`` on this disk.
+Run: ``python bench/chaos.py`` (1,000 mentions: about 4 minutes a run: 200 s of mentions, start-up and
+drain); ``--runs 10 --baseline`` for the recorded figures (one table at the end), ``--platform discord``
+for Discord, ``--keep-logs DIR`` to read what each process said; ``--fsync-cost`` measures what
+``appendfsync always`` costs against ``everysec`` on this disk.
 """
 
 from __future__ import annotations
@@ -45,15 +50,19 @@ import redis.asyncio as aioredis  # noqa: E402
 from core.bus import Bus, Delivery  # noqa: E402
 from core.contract import Author, Event, EventKind, reply_to_event  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
+from tests.fakes.discord_api import FakeDiscord  # noqa: E402
 from tests.fakes.openai_api import FakeOpenAI  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegram, SentMessage  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
-TOKEN = "7000001:AAF-fake-token-for-chorus-chaos-0123456789"  # noqa: S105 - the fake's token
+TELEGRAM_TOKEN = "7000001:AAF-fake-token-for-chorus-chaos-0123456789"  # noqa: S105 - the fake's token
+DISCORD_TOKEN = "discord-chaos-token"  # noqa: S105 - the fake's token
 WORKER_KILL_EVERY_S = 10.0
+SETTLE_S = 2.0  # after the streams are empty: sends in flight land
 
 
 @dataclass
 class Options:
+    platform: str = "telegram"
     mentions: int = 1000
     rate: float = 5.0
     groups: int = 100
@@ -88,8 +97,168 @@ class Figures:
     unfinished: int = 0  # still queued when the run gave up waiting (too slow, not lost)
     startup_median_s: float = 0.0
     startup_max_s: float = 0.0
+    absorbed: int = 0  # resends the platform itself answered with the first message (Discord's nonce)
     lost_ids: list[str] = field(default_factory=list)
     duplicated_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message (or edit) the bot posted in answer to a mention, as the platform recorded it."""
+
+    shown: tuple[object, ...]  # what a person sees; the same twice in new messages is a duplicate
+    buttons: bool
+    at: float  # time.monotonic() when the platform accepted it
+    new: bool  # a new message (an edit is not a second message)
+
+
+class Side:
+    """The platform end of a run: its loopback fake, how a person mentions the bot, what the bot posted."""
+
+    name: str
+
+    async def open(self, opts: Options) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """The adapter is receiving (polling, or connected to the gateway)."""
+        raise NotImplementedError
+
+    async def mention(self, i: int) -> tuple[int, int]:
+        """Person ``i`` mentions the bot in group ``i``; the (chat, message) the answer replies to."""
+        raise NotImplementedError
+
+    def answers(self) -> dict[tuple[int, int], list[Sent]]:
+        raise NotImplementedError
+
+    def injected(self) -> tuple[int, int]:
+        """429s and 5xx injected so far."""
+        raise NotImplementedError
+
+    def absorbed(self) -> int:
+        return 0
+
+    def calls(self) -> str:
+        return ""
+
+
+class TelegramSide(Side):
+    name = "telegram"
+
+    async def open(self, opts: Options) -> None:
+        self.tg = FakeTelegram(token=TELEGRAM_TOKEN, bot_username="chorus_bot")
+        await self.tg.start()
+        self.faults = self.tg.inject_faults(
+            rate_429=opts.rate_429, rate_5xx=opts.rate_5xx, retry_after=1, seed=opts.seed
+        )
+        self.groups = [self.tg.add_chat("supergroup", title=f"Chaos {g}")["id"] for g in range(opts.groups)]
+        self.people = [self.tg.add_user(f"Person{u}")["id"] for u in range(opts.groups * 5)]
+
+    async def close(self) -> None:
+        await self.tg.stop()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_API_BASE_URL": self.tg.base_url,
+            "TELEGRAM_FILE_BASE_URL": self.tg.base_file_url,
+        }
+
+    def ready(self) -> bool:
+        return bool(self.tg.calls("getUpdates"))
+
+    async def mention(self, i: int) -> tuple[int, int]:
+        chat, person = self.groups[i % len(self.groups)], self.people[i % len(self.people)]
+        update = self.tg.user_message(chat, person, f"@chorus_bot write a short post about topic {i}")
+        return chat, update["message"]["message_id"]
+
+    def answers(self) -> dict[tuple[int, int], list[Sent]]:
+        return {
+            key: [
+                Sent((m.raw_text or m.text or m.caption,), m.reply_markup is not None, m.sent_at, True)
+                for m in sent
+            ]
+            for key, sent in self.tg.posted_per_mention().items()
+        }
+
+    def injected(self) -> tuple[int, int]:
+        return self.faults.injected_429, self.faults.injected_5xx
+
+    def calls(self) -> str:
+        calls = Counter(c.method for c in self.tg.requests)
+        return f"sendMessage={calls['sendMessage']} sendChatAction={calls['sendChatAction']}"
+
+
+class DiscordSide(Side):
+    name = "discord"
+    GLOBAL_SHARE = 0.1  # of the injected 429s, the global limit (every request of the bot waits)
+
+    async def open(self, opts: Options) -> None:
+        self.dc = FakeDiscord(token=DISCORD_TOKEN, bot_name="Chorus")
+        await self.dc.start()
+        self.faults = self.dc.inject_faults(
+            rate_429=opts.rate_429, rate_5xx=opts.rate_5xx, retry_after=1.0,
+            global_share=self.GLOBAL_SHARE, seed=opts.seed,
+        )  # fmt: skip
+        self.channels: list[int] = []
+        self.people: list[list[int]] = []
+        for g in range(opts.groups):
+            guild = self.dc.add_guild(name=f"Chaos {g}")
+            self.channels.append(self.dc.add_channel(guild, "general"))
+            self.people.append([self.dc.add_member(guild, username=f"person{g}-{u}") for u in range(5)])
+
+    async def close(self) -> None:
+        await self.dc.close()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
+            "DISCORD_API_BASE_URL": self.dc.api_base,
+            "DISCORD_GATEWAY_URL": self.dc.gateway_url,
+        }
+
+    def ready(self) -> bool:
+        return self.dc.identify_count > 0
+
+    async def mention(self, i: int) -> tuple[int, int]:
+        g = i % len(self.channels)
+        person = self.people[g][(i // len(self.channels)) % len(self.people[g])]
+        text = f"<@{self.dc.bot_id}> write a short post about topic {i}"
+        message = await self.dc.message_create(self.channels[g], person, text)
+        return self.channels[g], int(message["id"])
+
+    def answers(self) -> dict[tuple[int, int], list[Sent]]:
+        out: dict[tuple[int, int], list[Sent]] = {}
+        for key, records in self.dc.posted_per_mention().items():
+            out[key] = [
+                Sent(
+                    (r.content, tuple(e.get("description") for e in r.embeds)),
+                    bool(r.components),
+                    r.at,
+                    r.action == "create",
+                )
+                for r in records
+            ]
+        return out
+
+    def injected(self) -> tuple[int, int]:
+        return self.faults.injected_429, self.faults.injected_5xx
+
+    def absorbed(self) -> int:
+        return self.dc.nonce_hits
+
+    def calls(self) -> str:
+        posts = sum(1 for r in self.dc.requests if r.method == "POST" and r.path.endswith("/messages"))
+        return f"POST messages={posts} gateway connections={len(self.dc.gateway_connections)}"
+
+
+SIDES: dict[str, type[Side]] = {"telegram": TelegramSide, "discord": DiscordSide}
 
 
 class Fleet:
@@ -101,6 +270,7 @@ class Fleet:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.started: Counter[str] = Counter()
         self.started_at: dict[str, float] = {}  # log file name -> when its process was started
+        self.running_at: dict[str, float] = {}  # log file name -> when the bench saw it running
         self.kills: Counter[str] = Counter()
 
     def start(self, role: str, args: list[str]) -> None:
@@ -134,7 +304,17 @@ class Fleet:
 
     def running(self, role: str) -> bool:
         """Started up: past its imports and connected (it said so in its log)."""
-        return "core.app: running" in self.log_tail(role, 1000)
+        return self.running_for(role) is not None
+
+    def running_for(self, role: str) -> float | None:
+        """Seconds since the current process of ``role`` said it is running (None: still starting). Its log
+        is read only until then (a worker's log grows by thousands of lines a run)."""
+        name = f"{role}.{self.started[role]}.log"
+        if name not in self.running_at:
+            if "core.app: running" not in (self.logs / name).read_text(errors="replace"):
+                return None
+            self.running_at[name] = time.monotonic()
+        return time.monotonic() - self.running_at[name]
 
     def kill(self, role: str) -> None:
         proc = self.procs[role]
@@ -157,8 +337,7 @@ class Fleet:
         return {role: proc.poll() is None for role, proc in self.procs.items()}
 
 
-ADAPTER = ["run", "--platform", "telegram", "--no-worker"]
-WORKER = ["worker"]
+WORKER = ["worker", "--metrics-port", "0"]  # two workers on one machine: no port of their own here
 
 
 async def run_once(opts: Options) -> Figures:
@@ -168,25 +347,21 @@ async def run_once(opts: Options) -> Figures:
         server = EmbeddedRedis(tmp / "redis-data")
         server.ensure_running()
         await _set_fsync(server, opts.fsync)
+        side = SIDES[opts.platform]()
+        await side.open(opts)
         try:
-            async with (
-                FakeTelegram(token=TOKEN, bot_username="chorus_bot") as tg,
-                FakeOpenAI(echo=False) as ai,
-            ):
-                return await _drive(opts, tmp, server, tg, ai)
+            async with FakeOpenAI(echo=False) as ai:
+                return await _drive(opts, tmp, server, side, ai)
         finally:
+            await side.close()
             server.release()
             if server.process is not None and server.process.poll() is None:
                 server.process.kill()
                 server.process.wait()
 
 
-async def _drive(
-    opts: Options, tmp: Path, server: EmbeddedRedis, tg: FakeTelegram, ai: FakeOpenAI
-) -> Figures:
-    faults = tg.inject_faults(rate_429=opts.rate_429, rate_5xx=opts.rate_5xx, retry_after=1, seed=opts.seed)
-    groups = [tg.add_chat("supergroup", title=f"Chaos {g}")["id"] for g in range(opts.groups)]
-    people = [tg.add_user(f"Person{u}")["id"] for u in range(opts.groups * 5)]
+async def _drive(opts: Options, tmp: Path, server: EmbeddedRedis, side: Side, ai: FakeOpenAI) -> Figures:
+    adapter = ["run", "--platform", side.name, "--no-worker"]
     env = {
         k: v
         for k, v in os.environ.items()
@@ -202,43 +377,45 @@ async def _drive(
         CHORUS_HTTP_PORT="0",
         OPENAI_API_KEY=ai.api_key or "",
         OPENAI_BASE_URL=ai.base_url,
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=tg.base_url,
-        TELEGRAM_FILE_BASE_URL=tg.base_file_url,
+        **side.env(),
     )
     fleet = Fleet(env, tmp / "logs")
-    fleet.start("adapter", ADAPTER)
+    fleet.start("adapter", adapter)
     fleet.start("worker0", WORKER)
     fleet.start("worker1", WORKER)
     redis = connect(server.url)
     try:
-        await _ready(tg, fleet)
+        await _ready(side, fleet)
         posted: dict[tuple[int, int], float] = {}
         window = opts.mentions / opts.rate
-        chaos = asyncio.create_task(_chaos(fleet, server, window)) if opts.faults else None
+        chaos = asyncio.create_task(_chaos(fleet, server, window, adapter)) if opts.faults else None
         start = time.monotonic()
-        tracer = asyncio.create_task(_trace(tg, redis, posted, start)) if opts.trace else None
+        tracer = asyncio.create_task(_trace(side, redis, posted, start)) if opts.trace else None
         for i in range(opts.mentions):
             await asyncio.sleep(max(0.0, start + i / opts.rate - time.monotonic()))
-            chat, person = groups[i % len(groups)], people[i % len(people)]
-            update = tg.user_message(chat, person, f"@chorus_bot write a short post about topic {i}")
-            posted[(chat, update["message"]["message_id"])] = time.monotonic()
+            at = time.monotonic()
+            posted[await side.mention(i)] = at
         if chaos is not None:
             await chaos
         # until everything is answered, or nothing is left in the streams (what is unanswered then is lost);
         # what is still queued at the deadline is counted as unfinished, not lost
         deadline = time.monotonic() + opts.answer_timeout_s
         idle_since: float | None = None
-        while time.monotonic() < deadline and _unanswered(tg, posted):
+        while time.monotonic() < deadline and _unanswered(side, posted):
             await asyncio.sleep(1.0)
-            if await _in_flight(redis):
+            if await _in_flight(redis, side.name):
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > 15:
                 break
-        unfinished = await _in_flight(redis)
-        await asyncio.sleep(opts.claim_idle_ms / 1000 + 5)  # anything reclaimed late would show up now
+        unfinished = await _in_flight(redis, side.name)
+        # Anything still in a stream could be sent (again) later: wait until the streams are empty (an
+        # acknowledged entry is deleted, so nothing can come back), at most one idle-claim period.
+        drained_by = time.monotonic() + opts.claim_idle_ms / 1000 + 5
+        while time.monotonic() < drained_by and await _in_flight(redis, side.name):
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(SETTLE_S)
         dead = await _dead_letters(redis)
         wall = time.monotonic() - start
         if tracer is not None:
@@ -248,7 +425,7 @@ async def _drive(
         await redis.aclose()
         if opts.keep_logs is not None:
             shutil.copytree(tmp / "logs", opts.keep_logs, dirs_exist_ok=True)
-    figures = _figures(tg, posted, dead, wall, faults.injected_429, faults.injected_5xx, fleet, tmp / "logs")
+    figures = _figures(side, posted, dead, wall, fleet, tmp / "logs")
     if unfinished:  # the run ended with work queued: its unanswered mentions were late, not lost
         figures.unfinished, figures.lost = figures.lost, 0
     return figures
@@ -262,22 +439,27 @@ async def _set_fsync(server: EmbeddedRedis, policy: str) -> None:
         await client.aclose()
 
 
-async def _ready(tg: FakeTelegram, fleet: Fleet, timeout: float = 120.0) -> None:
-    """The adapter polls and every process says it is running."""
+async def _ready(side: Side, fleet: Fleet, timeout: float = 120.0) -> None:
+    """The adapter receives and every process says it is running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not all(fleet.alive().values()):
             raise RuntimeError(f"a process exited during start-up: {fleet.alive()}; logs in {fleet.logs}")
         running = all(fleet.running(role) for role in fleet.procs)
-        if running and tg.calls("getUpdates"):
+        if running and side.ready():
             return
         await asyncio.sleep(0.2)
     tails = "\n".join(f"--- {role}\n{fleet.log_tail(role)}" for role in fleet.procs)
-    raise RuntimeError(f"the fleet did not start in time (polled: {bool(tg.calls('getUpdates'))})\n{tails}")
+    raise RuntimeError(f"the fleet did not start in time (receiving: {side.ready()})\n{tails}")
 
 
-async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
-    """A worker SIGKILLed every 10 s (and started again), the adapter once, redis-server once."""
+async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float, adapter: list[str]) -> None:
+    """A worker SIGKILLed every 10 s (and started again), the adapter once, redis-server once.
+
+    The worker killed is one that has been running for at least those 10 s: where start-up is quick (a
+    few seconds on an idle machine) this is exactly one kill every 10 s; where it is slower than that
+    (a loaded machine: 30-70 s), killing a worker as soon as it had started would leave no worker running
+    at all, which measures the machine's load, not the crash a worker suffers every 10 s of its life."""
     start = time.monotonic()
     adapter_at, redis_at = window * 0.35, window * 0.65
     adapter_done = redis_done = False
@@ -286,7 +468,8 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
     while True:
         now = time.monotonic() - start
         role = f"worker{turn % 2}"
-        if now >= next_worker and fleet.running(role):  # a worker still starting up is left alone
+        up = fleet.running_for(role)
+        if now >= next_worker and up is not None and up >= WORKER_KILL_EVERY_S:
             fleet.kill(role)
             fleet.start(role, WORKER)
             turn += 1
@@ -294,7 +477,7 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
         if not adapter_done and now >= adapter_at:
             fleet.kill("adapter")
             await asyncio.sleep(1.0)
-            fleet.start("adapter", ADAPTER)
+            fleet.start("adapter", adapter)
             adapter_done = True
         if not redis_done and now >= redis_at:
             assert server.process is not None
@@ -309,37 +492,35 @@ async def _chaos(fleet: Fleet, server: EmbeddedRedis, window: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _in_flight(redis: aioredis.Redis) -> int:
+async def _in_flight(redis: aioredis.Redis, platform: str) -> int:
     """Events and Actions still in the streams (a processed Event or delivered Action is deleted)."""
     try:
         bus = Bus(redis)  # the default partitions, as the fleet under test uses
-        return await bus.backlog() + len(await bus.outbox("telegram"))
+        return await bus.backlog() + len(await bus.outbox(platform))
     except Exception:  # Redis restarting: count it as busy
         return 1
 
 
 async def _trace(
-    tg: FakeTelegram, redis: aioredis.Redis, posted: dict[tuple[int, int], float], start: float
+    side: Side, redis: aioredis.Redis, posted: dict[tuple[int, int], float], start: float
 ) -> None:
     while True:
         await asyncio.sleep(5)
         try:
             bus = Bus(redis)
-            events, outbox = await bus.backlog(), len(await bus.outbox("telegram"))
+            events, outbox = await bus.backlog(), len(await bus.outbox(side.name))
         except Exception as exc:  # Redis is being killed
             events = outbox = type(exc).__name__  # type: ignore[assignment]
-        calls = Counter(c.method for c in tg.requests)
         print(
-            f"t={time.monotonic() - start:6.1f}s posted={len(posted)} unanswered={_unanswered(tg, posted)} "
-            f"events={events} outbox={outbox} sendMessage={calls['sendMessage']} "
-            f"sendChatAction={calls['sendChatAction']}",
+            f"t={time.monotonic() - start:6.1f}s posted={len(posted)} unanswered={_unanswered(side, posted)} "
+            f"events={events} outbox={outbox} {side.calls()}",
             flush=True,
         )
 
 
-def _unanswered(tg: FakeTelegram, posted: dict[tuple[int, int], float]) -> int:
-    replies = tg.posted_per_mention()
-    return sum(1 for key in posted if not any(m.reply_markup for m in replies.get(key, [])))
+def _unanswered(side: Side, posted: dict[tuple[int, int], float]) -> int:
+    replies = side.answers()
+    return sum(1 for key in posted if not any(m.buttons for m in replies.get(key, [])))
 
 
 async def _dead_letters(redis: aioredis.Redis) -> set[tuple[int, int]]:
@@ -355,29 +536,27 @@ async def _dead_letters(redis: aioredis.Redis) -> set[tuple[int, int]]:
 
 
 def _figures(
-    tg: FakeTelegram,
+    side: Side,
     posted: dict[tuple[int, int], float],
     dead: set[tuple[int, int]],
     wall: float,
-    injected_429: int,
-    injected_5xx: int,
     fleet: Fleet,
     logs: Path,
 ) -> Figures:
-    replies = tg.posted_per_mention()
+    replies = side.answers()
     times: list[float] = []
     answered = lost = duplicated = partial = 0
     lost_ids: list[str] = []
     dup_ids: list[str] = []
     for key, at in posted.items():
-        sent: list[SentMessage] = replies.get(key, [])
-        seen = Counter((m.raw_text or m.text or m.caption, m.reply_markup is not None) for m in sent)
+        sent = replies.get(key, [])
+        seen = Counter((m.shown, m.buttons) for m in sent if m.new)
         if any(n > 1 for n in seen.values()):
             duplicated += 1
             dup_ids.append(f"{key[0]}:{key[1]}")
-        if any(m.reply_markup for m in sent):
+        if any(m.buttons for m in sent):
             answered += 1
-            times.append(max(m.sent_at for m in sent) - at)
+            times.append(max(m.at for m in sent) - at)
         elif sent:
             partial += 1
         elif key not in dead:
@@ -386,6 +565,7 @@ def _figures(
     text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
     startups = fleet.startup_times()
     times.sort()
+    injected_429, injected_5xx = side.injected()
     return Figures(
         mentions=len(posted),
         answered=answered,
@@ -404,6 +584,7 @@ def _figures(
         tracebacks=text.count("Traceback"),
         startup_median_s=statistics.median(startups) if startups else 0.0,
         startup_max_s=max(startups, default=0.0),
+        absorbed=side.absorbed(),
         lost_ids=lost_ids[:20],
         duplicated_ids=dup_ids[:20],
     )
@@ -484,8 +665,8 @@ async def _rate(n: int, concurrency: int, op: Callable[[int], Awaitable[None]]) 
 # -- reporting --------------------------------------------------------------------------------------
 def summary(runs: list[Figures]) -> str:
     lines = [
-        "run  mentions answered lost dup dead partial unfinished   p50 s   p95 s   max s  429s  5xx  kills                      "
-        "warnings tracebacks  start-up s (median/max)"
+        "run  mentions answered lost dup dead partial unfinished   p50 s   p95 s   max s  429s  5xx  kills"
+        "                       warnings tracebacks  start-up s (median/max)  absorbed  wall s"
     ]
     for i, f in enumerate(runs, 1):
         kills = ",".join(f"{k}={v}" for k, v in sorted(f.kills.items()))
@@ -493,7 +674,7 @@ def summary(runs: list[Figures]) -> str:
             f"{i:>3} {f.mentions:>9} {f.answered:>8} {f.lost:>4} {f.duplicated:>3} {f.dead_lettered:>4} "
             f"{f.partial:>7} {f.unfinished:>10} {f.p50_s:>7.2f} {f.p95_s:>7.2f} {f.max_s:>7.2f} {f.injected_429:>5} "
             f"{f.injected_5xx:>4}  {kills:<26} {f.log_warnings:>8} {f.tracebacks:>10}  "
-            f"{f.startup_median_s:.1f}/{f.startup_max_s:.1f}"
+            f"{f.startup_median_s:>10.1f}/{f.startup_max_s:<13.1f} {f.absorbed:>8} {f.wall_s:>7.0f}"
         )
     if len(runs) > 1:
         lines.append(
@@ -512,6 +693,7 @@ def summary(runs: list[Figures]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--platform", choices=sorted(SIDES), default="telegram")
     p.add_argument("--mentions", type=int, default=1000)
     p.add_argument("--rate", type=float, default=5.0, help="mentions per second")
     p.add_argument("--groups", type=int, default=100)
@@ -532,8 +714,13 @@ def main() -> None:
         for policy, figures in asyncio.run(fsync_cost()).items():
             print(policy, {k: round(v) for k, v in figures.items()})
         return
+    print("command: python " + " ".join(sys.argv), flush=True)
+    print(
+        f"load at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}",
+        flush=True,
+    )
     opts = Options(
-        mentions=args.mentions, rate=args.rate, groups=args.groups, fsync=args.fsync,
+        platform=args.platform, mentions=args.mentions, rate=args.rate, groups=args.groups, fsync=args.fsync,
         claim_idle_ms=args.claim_idle_ms, keep_logs=args.keep_logs, trace=args.trace,
     )  # fmt: skip
     if args.baseline:
@@ -549,8 +736,11 @@ def main() -> None:
         if args.json:
             with args.json.open("a") as out:
                 out.write(json.dumps({"fsync": args.fsync, **asdict(figures)}) + "\n")
-        print(summary([figures]).splitlines()[-1], flush=True)
-    print(f"chaos, {args.fsync}, {args.mentions} mentions at {args.rate}/s in {args.groups} groups:")
+        print(summary([figures]).splitlines()[1], flush=True)
+    print(
+        f"chaos, {args.platform}, {args.fsync}, {args.mentions} mentions at {args.rate}/s in {args.groups} groups"
+        f" (load at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}):"
+    )
     print(summary(runs))
 
 

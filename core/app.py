@@ -25,6 +25,7 @@ from core.errors import ConfigError
 from core.features import Feature
 from core.feed import commands as feed
 from core.feed.service import FeedService
+from core.health import serve_ops
 from core.platform import Platform
 from core.prompts import commands as prompts
 from core.redis_server import open_redis
@@ -111,6 +112,9 @@ class Run:
     scheduler: bool = True
     background: bool = True  # feature services such as the feed's HTTP endpoint
     options: dict[str, Any] = field(default_factory=dict)
+    ops_port: int = (
+        0  # a worker's own /metrics, /healthz and /readyz (``chorus run`` has them on the HTTP port)
+    )
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self) -> None:
@@ -142,6 +146,9 @@ class Run:
                 tasks.append(asyncio.create_task(worker.run(self.stop), name="worker"))
             if self.scheduler:
                 tasks.append(asyncio.create_task(services.scheduler.run(self.stop), name="scheduler"))
+            if self.ops_port:
+                ops = serve_ops(services, s.worker_metrics_host, self.ops_port, self.stop)
+                tasks.append(asyncio.create_task(ops, name="metrics-port"))
             if self.background:
                 for name, runner in services.background.items():
                     tasks.append(asyncio.create_task(runner(self.stop), name=name))

@@ -122,6 +122,7 @@ class Bus:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._groups_ready: set[str] = set()
         self._shared: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._claim_turn = 0
 
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Bus:
@@ -364,35 +365,64 @@ class Bus:
     async def heartbeat(self, consumer: str, ttl_ms: int) -> None:
         await self.redis.set(keys.alive(consumer), b"1", px=ttl_ms)
 
-    async def claim_from_dead_events(self, consumer: str, min_idle_ms: int) -> list[Delivery]:
+    async def claim_from_dead_events(
+        self, consumer: str, min_idle_ms: int, limit: int = 100
+    ) -> list[Delivery]:
         streams = [(keys.events(p), p) for p in self.parts]
-        return await self._claim_from_dead_many(streams, keys.WORKERS_GROUP, consumer, min_idle_ms)
+        return await self._claim_from_dead_many(streams, keys.WORKERS_GROUP, consumer, min_idle_ms, limit)
 
-    async def claim_from_dead_actions(self, platform: str, consumer: str, min_idle_ms: int) -> list[Delivery]:
+    async def claim_from_dead_actions(
+        self, platform: str, consumer: str, min_idle_ms: int, limit: int = 100
+    ) -> list[Delivery]:
         streams = [(keys.outbox(platform, p), p) for p in self.parts]
-        return await self._claim_from_dead_many(streams, keys.SENDERS_GROUP, consumer, min_idle_ms)
+        return await self._claim_from_dead_many(streams, keys.SENDERS_GROUP, consumer, min_idle_ms, limit)
 
     async def _claim_from_dead_many(
-        self, streams: list[tuple[str, str]], group: str, consumer: str, min_idle_ms: int
+        self, streams: list[tuple[str, str]], group: str, consumer: str, min_idle_ms: int, limit: int
     ) -> list[Delivery]:
-        found = await asyncio.gather(
-            *(self._claim_from_dead(stream, part, group, consumer, min_idle_ms) for stream, part in streams)
-        )
-        return [d for batch in found for d in batch]
+        """At most ``limit`` entries of dead consumers: a consumer takes over only what it has room for, the
+        rest stays for the others (one taking everything would hold it while the others idle, and pass it
+        all on again if it died too)."""
+        if limit <= 0:
+            return []
+        summaries: list[Any] = await asyncio.gather(*(self._pending_summary(s, group) for s, _ in streams))
+        self._claim_turn = (self._claim_turn + 1) % len(streams)  # no partition always served first
+        order = [*range(self._claim_turn, len(streams)), *range(self._claim_turn)]
+        out: list[Delivery] = []
+        for i in order:
+            holders = [as_str(h["name"]) for h in summaries[i].get("consumers") or []]
+            holders = [h for h in holders if h != consumer]
+            if not holders or len(out) >= limit:
+                continue
+            stream, part = streams[i]
+            out.extend(
+                await self._claim_from_dead(
+                    stream, part, group, consumer, holders, min_idle_ms, limit - len(out)
+                )
+            )
+        return out
+
+    async def _pending_summary(self, stream: str, group: str) -> Any:
+        await self.ensure_group(stream, group)
+        return await self.redis.xpending(stream, group)
 
     async def _claim_from_dead(
-        self, stream: str, part: str, group: str, consumer: str, min_idle_ms: int, count: int = 100
+        self,
+        stream: str,
+        part: str,
+        group: str,
+        consumer: str,
+        holders: list[str],
+        min_idle_ms: int,
+        count: int,
     ) -> list[Delivery]:
         """Entries pending at consumers whose heartbeat expired (SIGKILLed, machine gone), claimed now."""
-        await self.ensure_group(stream, group)
-        summary: Any = await self.redis.xpending(stream, group)
         out: list[Delivery] = []
-        for holder in summary.get("consumers") or []:
-            name = as_str(holder["name"])
-            if name == consumer or await self.redis.exists(keys.alive(name)):
+        for name in holders:
+            if len(out) >= count or await self.redis.exists(keys.alive(name)):
                 continue
             pending: Any = await self.redis.xpending_range(
-                stream, group, min="-", max="+", count=count, consumername=name
+                stream, group, min="-", max="+", count=count - len(out), consumername=name
             )
             ids = [p["message_id"] for p in pending]
             if ids:
@@ -532,7 +562,9 @@ def _deliveries(
         if not fields:  # deleted while pending (Redis 6.2 returns nil fields)
             continue
         payload = fields.get(b"e") or fields.get(b"a") or b""
-        out.append(Delivery(stream, group, part, as_str(stream_id), payload, fields.get(b"o") == OBSERVED.encode()))
+        out.append(
+            Delivery(stream, group, part, as_str(stream_id), payload, fields.get(b"o") == OBSERVED.encode())
+        )
     return out
 
 

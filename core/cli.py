@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run workers only, against the same Redis")
     worker.add_argument("--concurrency", type=int, default=None, help="Events handled at once")
     worker.add_argument("--no-scheduler", action="store_true", help="leave scheduled jobs to other processes")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics, /healthz and /readyz on this port (default CHORUS_WORKER_METRICS_PORT, 9188; 0: off)",
+    )
 
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_cmd", required=True)
@@ -71,7 +77,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency:
         settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
-    job = Run(settings, platforms=[], worker=True, scheduler=not args.no_scheduler, background=False)
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    job = Run(
+        settings, platforms=[], worker=True, scheduler=not args.no_scheduler, background=False, ops_port=port
+    )
     install_signal_handlers(job.stop.set)
     await job()
     return 0

@@ -1,4 +1,5 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` on the HTTP port ``chorus run`` serves.
+"""``/healthz``, ``/readyz`` and ``/metrics`` on the HTTP port ``chorus run`` serves, and on the metrics port
+of ``chorus worker`` (``serve_ops``).
 
 ``/healthz`` answers while the process is alive. ``/readyz`` answers 200 only when this process can do its
 work: Redis answers a PING, every adapter it runs is connected, and the chat model is reachable (the
@@ -126,3 +127,32 @@ def add_routes(app: web.Application, services: Services) -> None:
         app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", scrape)
+
+
+async def serve_ops(services: Services, host: str, port: int, stop: asyncio.Event) -> None:
+    """A worker's own ``/metrics``, ``/healthz`` and ``/readyz`` until ``stop``; a busy port is one error line
+    and the worker goes on without them (two workers on one machine need two ports)."""
+    if port <= 0:
+        log.info("metrics port disabled (CHORUS_WORKER_METRICS_PORT=0)")
+        await stop.wait()
+        return
+    app = web.Application()
+    add_routes(app, services)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        log.error(
+            "metrics port %s:%s not served (%s): give each worker on this machine its own "
+            "--metrics-port (or CHORUS_WORKER_METRICS_PORT=0 for none)",
+            host, port, exc.strerror or exc,
+        )  # fmt: skip
+        await runner.cleanup()
+        await stop.wait()
+        return
+    log.info("serving /metrics, /healthz and /readyz on http://%s:%s", host, port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -184,6 +184,11 @@ def alive(consumer: str) -> str:
     return f"chorus:alive:{consumer}"
 
 
+def last_seen(platform: str) -> str:
+    """Hash: channel id -> the newest message id an adapter published there (read back after a restart)."""
+    return f"chorus:{platform}:last_seen"
+
+
 def community_spend(community_key: str, day: str) -> str:
     """A community's estimated spend (integer micro-USD) on one UTC day ``YYYYMMDD``."""
     return community(community_key, "spend", day)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -234,6 +234,15 @@ def timed_call(provider: str) -> Iterator[None]:
         MODEL_CALLS.labels(provider, "ok").inc()
     finally:
         MODEL_LATENCY.labels(provider).observe(time.perf_counter() - started)
+
+
+async def streamed(provider: str, stream: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``async for chunk in streamed("model", model.astream(...))``: a streamed call counted like
+    ``timed_call`` (the call, its outcome, its latency from the request to the last chunk). Tokens come with
+    the stream's last chunk and are counted where every answer's usage is (``usage``, via the quotas)."""
+    with timed_call(provider):
+        async for item in stream:
+            yield item
 
 
 def usage(model: str, *, tokens_in: int, tokens_out: int, images: int, cost_usd: float) -> None:

@@ -34,7 +34,7 @@ from core.logs import Outage
 from core.platform import Platform, degrade, watch
 from core.redis_server import REDIS_DOWN, Backoff, pause, until_answered
 from core.services import DeliveryHook
-from core.worker import ALIVE_TTL_MS, HEARTBEAT_S, consumer_name
+from core.worker import ALIVE_TTL_MS, HEARTBEAT_S, consumer_name, first_of
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Sender:
                 room = self.backlog - len(self._held)
                 if room <= 0:
                     self._room.clear()
-                    await _first(self._room.wait(), stop.wait())
+                    await first_of(self._room.wait(), stop.wait())
                     continue
                 try:
                     deliveries = await self.bus.read_actions(
@@ -179,11 +179,18 @@ class Sender:
         while not stop.is_set():
             try:
                 await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
-                taken = await self.bus.claim_from_dead_actions(self.platform.name, self.name, ALIVE_TTL_MS)
+                room = self.backlog - len(self._held)
+                taken = await self.bus.claim_from_dead_actions(
+                    self.platform.name, self.name, ALIVE_TTL_MS, limit=room
+                )
                 if loop.time() - last_idle_check >= period:
                     last_idle_check = loop.time()
                     await self.bus.touch(self.name, list(self._held.values()))
-                    taken += await self.bus.reclaim_actions(self.platform.name, self.name, self.claim_idle_ms)
+                    room -= len(taken)
+                    if room > 0:
+                        taken += await self.bus.reclaim_actions(
+                            self.platform.name, self.name, self.claim_idle_ms, count=min(room, 100)
+                        )
                 for delivery in taken:
                     if delivery.key not in self._held:
                         log.info("took over action %s from a sender that died or stalled", delivery.stream_id)
@@ -290,13 +297,3 @@ class Sender:
     async def _remember_choices(self, action: OfferChoices) -> None:
         with contextlib.suppress(Exception):
             await NumberedChoices(self.bus.redis).remember(action)
-
-
-async def _first(*waits: Awaitable[object]) -> None:
-    """Wait until the first of ``waits`` completes; cancel the rest."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -95,6 +95,10 @@ class Settings(ChorusSettings):
     claim_idle_ms: int = Field(default=30_000, ge=100, alias="CHORUS_CLAIM_IDLE_MS")
     dedupe_ttl_s: int = Field(default=7 * 86400, alias="CHORUS_DEDUPE_TTL_S")
     http_port: int = Field(default=8088, alias="CHORUS_HTTP_PORT")
+    # ``chorus worker`` serves /metrics, /healthz and /readyz here (0: off); a second worker on the same
+    # machine needs its own port (``chorus worker --metrics-port``)
+    worker_metrics_port: int = Field(default=9188, ge=0, le=65535, alias="CHORUS_WORKER_METRICS_PORT")
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="CHORUS_WORKER_METRICS_HOST")
     # model calls (core/assistant/models.py): one retry policy for chat, images and moderation
     model_timeout_s: float = Field(default=60.0, gt=0, alias="CHORUS_MODEL_TIMEOUT_S")
     model_max_retries: int = Field(default=2, ge=0, alias="CHORUS_MODEL_MAX_RETRIES")
@@ -169,7 +173,9 @@ class Settings(ChorusSettings):
 
     # money caps (core/assistant/budget.py): estimated USD per UTC day; 0 = no cap. Moderators are warned
     # once a day when a community passes ``budget_warn_at`` of its cap; at the cap requests are refused.
-    budget_community_usd_per_day: float = Field(default=5.0, ge=0, alias="CHORUS_BUDGET_COMMUNITY_USD_PER_DAY")
+    budget_community_usd_per_day: float = Field(
+        default=5.0, ge=0, alias="CHORUS_BUDGET_COMMUNITY_USD_PER_DAY"
+    )
     budget_deployment_usd_per_day: float = Field(
         default=50.0, ge=0, alias="CHORUS_BUDGET_DEPLOYMENT_USD_PER_DAY"
     )

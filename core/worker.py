@@ -1,9 +1,12 @@
 """Workers: read Events from the stream in a consumer group, route them, enqueue Actions, acknowledge.
 
 Many Events run at once (bounded by ``concurrency``) because most time is spent waiting on the model.
-Events still being worked on are "touched" so other workers do not reclaim them. Each worker keeps a
-heartbeat key alive; the Events of a worker whose heartbeat expired (SIGKILLed, machine gone) are taken over
-within seconds, and any Event idle for ``claim_idle_ms`` is reclaimed as a fallback. An Event that failed ``max_attempts`` times goes to the dead-letter
+Events still being worked on are "touched" so other workers do not reclaim them. A worker holds no more
+Events than it can run at once (it reads, takes over and reclaims only up to its free slots), so what it
+cannot start yet stays where any worker with room can take it; a dead worker's Events, which have waited
+longest, are taken before new ones. Each worker keeps a heartbeat key alive; the
+Events of a worker whose heartbeat expired (SIGKILLed, machine gone) are taken over within seconds, and any
+Event idle for ``claim_idle_ms`` is reclaimed as a fallback. An Event that failed ``max_attempts`` times goes to the dead-letter
 stream and its author gets a short apology instead of a traceback.
 
 While Redis is away the worker waits for it (one warning, then a summary a minute) and carries on with the
@@ -19,6 +22,7 @@ import functools
 import logging
 import os
 import socket
+from collections.abc import Awaitable
 
 from pydantic import ValidationError
 
@@ -66,6 +70,12 @@ class Worker:
         self.shutdown_grace_s = shutdown_grace_s
         self.outage = Outage(log, "Redis (worker)", waiting="Events resume when it answers")
         self._stop = asyncio.Event()
+        self._room = asyncio.Event()
+        self._orphans = False  # a dead worker's Events may still wait for room
+
+    def room(self) -> int:
+        """How many more Events this worker can start now."""
+        return self.concurrency - len(self._inflight)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish the Events in hand."""
@@ -74,10 +84,21 @@ class Worker:
         backoff = Backoff()
         try:
             while not stop.is_set():
-                free = max(1, self.concurrency - len(self._inflight))
-                await self._slots.acquire()  # wait for room before taking more Events
-                self._slots.release()
+                free = self.room()
+                if free <= 0:  # hold no more Events than can run: what waits here, no other worker can take
+                    self._room.clear()
+                    await first_of(self._room.wait(), stop.wait())
+                    continue
                 try:
+                    if self._orphans:  # a dead worker's Events waited longest: they go before new ones
+                        deliveries = await self.bus.claim_from_dead_events(
+                            self.name, ALIVE_TTL_MS, limit=free
+                        )
+                        self._orphans = len(deliveries) >= free
+                        if deliveries:
+                            for delivery in deliveries:
+                                self._spawn(delivery)
+                            continue
                     deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
                 except REDIS_DOWN as exc:
                     self.outage.failed(exc)
@@ -110,6 +131,7 @@ class Worker:
 
         def forget(_task: asyncio.Task[None]) -> None:
             self._inflight.pop(delivery, None)
+            self._room.set()
 
         task.add_done_callback(forget)
 
@@ -163,7 +185,9 @@ class Worker:
         await self.bus.dead_letter(delivery, reason, number(event, [reply_to_event(event, message)]))
 
     async def _reclaim(self) -> None:
-        for delivery in await self.bus.reclaim_events(self.name, self.claim_idle_ms):
+        if self.room() <= 0:
+            return
+        for delivery in await self.bus.reclaim_events(self.name, self.claim_idle_ms, count=self.room()):
             log.warning("reclaimed event %s from a stalled worker", delivery.stream_id)
             self._spawn(delivery)
 
@@ -176,7 +200,10 @@ class Worker:
         while not stop.is_set():
             try:
                 await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
-                for delivery in await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS):
+                room = self.room()
+                taken = await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS, limit=room)
+                self._orphans = self._orphans or len(taken) >= room  # more may wait: claimed as room frees
+                for delivery in taken:
                     log.info("took over event %s from a worker that died", delivery.stream_id)
                     self._spawn(delivery)
                 if loop.time() - last_idle_check >= period:
@@ -196,3 +223,13 @@ def number(event: Event, actions: list[Action]) -> list[Action]:
     return [
         a.model_copy(update={"id": f"{event.id}.{i}", "event_id": event.id}) for i, a in enumerate(actions)
     ]
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of ``waits`` completes; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

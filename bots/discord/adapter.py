@@ -22,6 +22,7 @@ from typing import Any, Literal
 import yarl
 
 from bots.discord import buttons
+from bots.discord.catchup import CatchUp
 from bots.discord.commands import application_commands
 from bots.discord.config import FACTS, DiscordSettings
 from bots.discord.deliver import Deliverer
@@ -72,6 +73,7 @@ class ChorusClient(discord.Client):
 
     async def on_ready(self) -> None:
         self.ready_event.set()
+        await self.platform.catch_up(self)  # a new session: what was sent while away
 
     async def on_message(self, message: discord.Message) -> None:
         await self.platform.inbound(self.platform.normalizer.message(message))
@@ -120,6 +122,7 @@ class DiscordPlatform(Platform):
         self.ready_timeout_s = ready_timeout_s
         self.client_options = client_options or {}
         self.interactions = InteractionStore(services.redis)
+        self.catchup = CatchUp(services.redis, self.name)
         self.message_content = settings.message_content
         self.client: ChorusClient | None = None
         self.normalizer = Normalizer(0, settings.moderator_roles, self._is_bot_message)
@@ -266,9 +269,15 @@ class DiscordPlatform(Platform):
     async def publish(self, event: Event | None) -> None:
         if event is None or self._publish is None:
             return
-        if event.kind in (EventKind.MESSAGE, EventKind.REACTION) and not await self._feed_wants(event):
-            return
-        await self._publish(event)
+        if event.kind not in (EventKind.MESSAGE, EventKind.REACTION) or await self._feed_wants(event):
+            await self._publish(event)
+        await self.catchup.seen(event)
+
+    async def catch_up(self, client: discord.Client) -> None:
+        try:
+            await self.catchup.replay(client, lambda m: self.inbound(self.normalizer.message(m)))
+        except Exception:  # reading back is a best effort: the live gateway goes on regardless
+            log.exception("discord: could not read back the messages sent while away")
 
     async def _feed_wants(self, event: Event) -> bool:
         """Only opted-in channels' messages and reactions go on the bus (edits and deletions always do:

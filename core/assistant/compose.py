@@ -35,6 +35,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 
+from core import metrics
 from core.assistant import profile
 from core.assistant.context import Turn
 from core.assistant.drafts import DraftKind
@@ -435,7 +436,7 @@ class Composer:
         gathered: Any = None  # AIMessageChunk: chunks add up
         try:
             async with asyncio.timeout(remaining):
-                async for chunk in model.bind(**bind).astream(messages):
+                async for chunk in metrics.streamed("model", model.bind(**bind).astream(messages)):
                     gathered = chunk if gathered is None else gathered + chunk
                     if partial is not None and chunk.content:
                         await _show(partial, _content_of(gathered.content))

@@ -1,5 +1,6 @@
-"""The chaos suite at CI size: 100 Telegram mentions through the real processes while a worker, the adapter
-and redis-server are SIGKILLed and 15 % of sends fail (bench/chaos.py runs the 1,000-mention version)."""
+"""The chaos suite at CI size: 100 mentions on Telegram and on Discord through the real processes and SDKs
+while workers, the adapter and redis-server are SIGKILLed and 15 % of sends fail (bench/chaos.py runs the
+1,000-mention version)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from bench.chaos import Options, run_once, summary
 
 
 @pytest.mark.timeout(600)
-async def test_small_chaos_run_loses_nothing_and_sends_nothing_twice() -> None:
-    figures = await run_once(Options(mentions=100, rate=5.0, groups=40, claim_idle_ms=5000, seed=7))
+@pytest.mark.parametrize("platform", ["telegram", "discord"])
+async def test_small_chaos_run_loses_nothing_and_sends_nothing_twice(platform: str) -> None:
+    figures = await run_once(
+        Options(platform=platform, mentions=100, rate=5.0, groups=40, claim_idle_ms=5000, seed=7)
+    )
     report = summary([figures])
     assert figures.kills.get("worker", 0) >= 1 and figures.kills.get("adapter") == 1, report
     assert figures.kills.get("redis") == 1, report

@@ -78,6 +78,7 @@ def test_worker_started_before_redis_waits_for_it(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "later")
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CHORUS_", "OPENAI_", "TELEGRAM_"))}
     environ.update(CHORUS_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(ROOT), CHORUS_REDIS_URL=server.url)
+    environ["CHORUS_WORKER_METRICS_PORT"] = "0"  # no fixed port in tests
     proc = subprocess.Popen([*CHORUS, "worker"], stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environ)
     try:
         assert proc.stderr is not None

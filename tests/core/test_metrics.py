@@ -12,10 +12,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from core import metrics
+from core.router import Router
+from core.settings import Settings
 from tests.core.test_cli import CHORUS, ROOT
+from tests.fakes.openai_api import FakeOpenAI, chat, server_error
+from tests.support import build_services, event
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -103,6 +109,59 @@ def test_the_dashboard_and_the_docs_name_every_metric_and_only_real_ones() -> No
         for target in panel.get("targets", [])
         for name in re.findall(r"chorus_[a-z_]+", target["expr"])
     }
-    assert used == defined, (used ^ defined)
+    assert used == defined, used ^ defined
     documented = set(re.findall(r"`(chorus_[a-z_]+)`", (ROOT / "docs" / "operations.md").read_text()))
     assert {re.sub(r"_total$", "", name) for name in documented} == defined
+
+
+def _registry_value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_streamed_drafts_count_calls_latency_tokens_and_errors(
+    settings: Settings, redis: aioredis.Redis
+) -> None:
+    """A draft streamed from the model (the live-draft path) is a model call like any other."""
+    async with FakeOpenAI(echo=False) as api:
+        api.script("chat", chat("We launched today. Come and see the new release!"), *[server_error(500)] * 3)
+        ai = settings.model_copy(
+            update={"openai_api_key": SecretStr(api.api_key or ""), "openai_base_url": api.base_url,
+                    "model_max_retries": 0, "auto_image": False}
+        )  # fmt: skip
+        services = await build_services(ai, redis)
+        try:
+            before = {
+                "ok": _registry_value("chorus_model_calls_total", provider="model", outcome="ok"),
+                "seconds": _registry_value("chorus_model_call_seconds_count", provider="model"),
+                "out": sum(
+                    _registry_value("chorus_model_tokens_total", model=m, direction="out")
+                    for m in ("gpt-4.1-mini",)
+                ),
+                "failed": sum(
+                    _registry_value("chorus_model_calls_total", provider="model", outcome=o)
+                    for o in ("ProviderUnavailable", "APIError", "InternalServerError")
+                ),
+            }
+            router = Router(services)
+            await router.route(event(text="@chorus write a post about our launch", platform="console"))
+            assert len(api.calls("chat")) == 1 and (api.calls("chat")[0].json or {}).get("stream") is True
+            assert (
+                _registry_value("chorus_model_calls_total", provider="model", outcome="ok")
+                == before["ok"] + 1
+            )
+            assert (
+                _registry_value("chorus_model_call_seconds_count", provider="model") == before["seconds"] + 1
+            )
+            tokens_out = _registry_value("chorus_model_tokens_total", model="gpt-4.1-mini", direction="out")
+            assert tokens_out > before["out"]
+            await router.route(event(text="@chorus write a post about our launch", platform="console"))
+            failed = sum(
+                _registry_value("chorus_model_calls_total", provider="model", outcome=o)
+                for o in ("ProviderUnavailable", "APIError", "InternalServerError")
+            )
+            assert failed > before["failed"]
+            assert (
+                _registry_value("chorus_model_call_seconds_count", provider="model") > before["seconds"] + 1
+            )
+        finally:
+            await services.aclose()

@@ -184,10 +184,84 @@ async def test_events_of_a_worker_without_heartbeat_are_taken_over_in_seconds(
         assert time.monotonic() - started < ALIVE_TTL_MS / 1000 + 5
         await asyncio.sleep(1.5)
         assert worker.processed == 1  # the live worker's Event is still its own
-        pending = await redis.xpending_range(live.stream, live.group, "-", "+", 10)  # one community: one partition
+        pending = await redis.xpending_range(
+            live.stream, live.group, "-", "+", 10
+        )  # one community: one partition
         assert [p["message_id"].decode() for p in pending] == [live.stream_id]
         assert dead.stream_id != live.stream_id
     finally:
         beating.set()
         stop.set()
         await asyncio.gather(task, heart)
+
+
+async def test_a_worker_takes_over_only_what_it_has_room_for(
+    services: Services, redis: aioredis.Redis
+) -> None:
+    """A dead worker held 30 Events; a survivor that runs 4 at once holds at most 4 at any time, so a second
+    survivor gets the rest at once instead of waiting for the first to work through all 30 (or for it to
+    die too and pass them all on again)."""
+    gate = asyncio.Event()
+
+    async def mention(ev: Event, svc: Services) -> list[Action]:
+        await gate.wait()
+        return [reply_to_event(ev, "answer")]
+
+    services.mention = mention
+    bus = services.bus
+    for i in range(30):
+        await bus.publish(event(message_id=f"m{i}", community=f"c{i}"))  # spread over the partitions
+    assert len(await bus.read_events("dead-worker", count=30, block_ms=100)) == 30  # never heartbeats
+    first = Worker(bus, Router(services), concurrency=4, claim_idle_ms=3_600_000, name="first")
+    second = Worker(bus, Router(services), concurrency=40, claim_idle_ms=3_600_000, name="second")
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    other: asyncio.Task[None] | None = None
+    try:
+        await wait_until(lambda: len(first._inflight) == 4, timeout=ALIVE_TTL_MS / 1000 + 5, what="takeover")
+        await asyncio.sleep(1.5)  # more heartbeats: still only what it can run
+        assert len(first._inflight) == 4
+        other = asyncio.create_task(second.run(stop))
+        await wait_until(lambda: len(second._inflight) == 26, timeout=5, what="the rest taken by the second")
+        gate.set()
+        await wait_until(lambda: first.processed + second.processed == 30, what="all answered")
+        assert first.processed == 4 and await bus.backlog() == 0
+    finally:
+        gate.set()
+        stop.set()
+        await asyncio.gather(task, *([other] if other is not None else []))
+
+
+async def test_a_dead_workers_events_go_before_new_ones(services: Services) -> None:
+    """They have waited longest: once a busy worker knows they are there, it takes them as its slots free
+    up, before the newer Events that keep coming."""
+    order: list[str] = []
+
+    async def mention(ev: Event, svc: Services) -> list[Action]:
+        order.append(ev.text)
+        await asyncio.sleep(0.05)
+        return [reply_to_event(ev, "answer")]
+
+    services.mention = mention
+    bus = services.bus
+    for i in range(10):
+        await bus.publish(event(text="old", message_id=f"old{i}", community=f"c{i}"))
+    assert len(await bus.read_events("dead-worker", count=10, block_ms=100)) == 10  # never heartbeats
+    stop = asyncio.Event()
+
+    async def keep_coming() -> None:  # more than the worker can do: it is always busy
+        i = 0
+        while not stop.is_set():
+            await bus.publish(event(text="new", message_id=f"new{i}", community=f"c{i % 10}"))
+            i += 1
+            await asyncio.sleep(0.02)
+
+    worker = Worker(bus, Router(services), concurrency=2, claim_idle_ms=3_600_000, name="survivor")
+    tasks = [asyncio.create_task(keep_coming()), asyncio.create_task(worker.run(stop))]
+    try:
+        await wait_until(lambda: order.count("old") == 10, timeout=ALIVE_TTL_MS / 1000 + 15, what="the old")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    first_old = order.index("old")
+    assert order[first_old : first_old + 10] == ["old"] * 10, order  # once found, all of them first

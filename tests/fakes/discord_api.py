@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import mimetypes
+import random
 import re
 import time
 import uuid
@@ -181,6 +182,7 @@ class SentMessage:
     mention_everyone: bool
     interaction_id: int | None
     payload: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when the fake accepted it
 
     @property
     def ephemeral(self) -> bool:
@@ -241,6 +243,23 @@ class _RateLimitRule:
     retry_after: float
     global_: bool
     times: int
+
+
+@dataclass
+class FaultRates:
+    """Random failures of the REST calls ``routes`` matches ("METHOD /path"), each call on its own and
+    without acting: 429 (a share of them global) with Discord's headers and body, or a 5xx."""
+
+    routes: re.Pattern[str]
+    rate_429: float
+    rate_5xx: float
+    retry_after: float
+    global_share: float
+    statuses_5xx: tuple[int, ...]
+    rng: random.Random
+    injected_429: int = 0
+    injected_global: int = 0
+    injected_5xx: int = 0
 
 
 @dataclass
@@ -332,6 +351,7 @@ class FakeDiscord:
 
         # Machinery.
         self._rate_limits: list[_RateLimitRule] = []
+        self.faults: FaultRates | None = None
         # Discord's per-channel bucket for editing messages: EDITS_PER_WINDOW per EDIT_WINDOW_S; the
         # headers tell the client what is left (discord.py waits on its own), a burst past it gets a 429.
         self.edit_limit: tuple[int, float] | None = (EDITS_PER_WINDOW, EDIT_WINDOW_S)
@@ -727,6 +747,83 @@ class FakeDiscord:
         The request is not performed, exactly like Discord.
         """
         self._rate_limits.append(_RateLimitRule(route_substring, retry_after, global_, times))
+
+    def inject_faults(
+        self,
+        routes: str = r"^(POST|PATCH) /channels/\d+/messages",
+        *,
+        rate_429: float = 0.1,
+        rate_5xx: float = 0.05,
+        retry_after: float = 1.0,
+        global_share: float = 0.0,
+        statuses_5xx: tuple[int, ...] = (502, 503),
+        seed: int = 0,
+    ) -> FaultRates:
+        """From now on, answer each request whose "METHOD /path" matches ``routes`` 429 with probability
+        ``rate_429`` (``global_share`` of them the global limit) and one of ``statuses_5xx`` with probability
+        ``rate_5xx``, without acting. discord.py waits out a 429 itself (holding the route's bucket, or every
+        request for a global one) and retries 500/502/504 itself; a 503 reaches the caller."""
+        self.faults = FaultRates(
+            re.compile(routes),
+            rate_429,
+            rate_5xx,
+            retry_after,
+            global_share,
+            statuses_5xx,
+            random.Random(seed),
+        )
+        return self.faults
+
+    def _random_fault(self, key: str, bucket: str) -> web.Response | None:
+        faults = self.faults
+        if faults is None or not faults.routes.search(key):
+            return None
+        roll = faults.rng.random()
+        if roll < faults.rate_429:
+            global_ = faults.rng.random() < faults.global_share
+            faults.injected_429 += 1
+            faults.injected_global += global_
+            return self._too_many(bucket, faults.retry_after, global_)
+        if roll < faults.rate_429 + faults.rate_5xx:
+            faults.injected_5xx += 1
+            status = faults.rng.choice(faults.statuses_5xx)
+            if status == 502:  # Cloudflare's gateway page, not JSON
+                return web.Response(status=502, text="<html><title>502 Bad Gateway</title></html>",
+                                    content_type="text/html", headers={"Via": "1.1 google"})  # fmt: skip
+            return self._json_response(status, {"message": f"{status}: Service Unavailable", "code": 0})
+        return None
+
+    def _too_many(self, bucket: str, retry_after: float, global_: bool) -> web.Response:
+        """Discord's 429: the bucket's headers with nothing remaining, Retry-After in whole seconds, the
+        global flag in a header and the body, retry_after (float seconds) in the body."""
+        headers = self._ratelimit_headers(
+            bucket, remaining=0, reset_after=retry_after, scope="global" if global_ else "user"
+        )
+        headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+        if global_:
+            headers["X-RateLimit-Global"] = "true"
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": global_,
+            "code": 0,
+        }
+        return self._json_response(429, body, headers)
+
+    def posted_per_mention(self) -> dict[tuple[int, int], list[SentMessage]]:
+        """What the bot sent or edited in answer to each message (by channel and message id it replies to),
+        in the order the fake accepted it; edits are found through the message they change."""
+        answering: dict[int, tuple[int, int]] = {}
+        for message_id, stored in self.stored_messages.items():
+            ref = stored.get("message_reference") or {}
+            if int(stored["author"]["id"]) == self.bot_id and ref.get("message_id"):
+                answering[message_id] = (int(stored["channel_id"]), int(ref["message_id"]))
+        out: dict[tuple[int, int], list[SentMessage]] = {}
+        for record in self.messages:
+            key = answering.get(record.id)
+            if key is not None:
+                out.setdefault(key, []).append(record)
+        return out
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
         """Wait until `predicate()` is truthy (re-checked on every request/gateway event and every 20 ms).
@@ -1540,22 +1637,10 @@ class FakeDiscord:
             bucket = hashlib.sha256(f"{method} {pattern.pattern}".encode()).hexdigest()[:16]
             limited = self._take_rate_limit(f"{request.method} {path}")
             if limited is not None:
-                headers = self._ratelimit_headers(
-                    bucket,
-                    remaining=0,
-                    reset_after=limited.retry_after,
-                    scope="global" if limited.global_ else "user",
-                )
-                headers["Retry-After"] = str(max(1, int(limited.retry_after + 0.999)))
-                if limited.global_:
-                    headers["X-RateLimit-Global"] = "true"
-                body_429 = {
-                    "message": "You are being rate limited.",
-                    "retry_after": limited.retry_after,
-                    "global": limited.global_,
-                    "code": 0,
-                }
-                return self._json_response(429, body_429, headers)
+                return self._too_many(bucket, limited.retry_after, limited.global_)
+            fault = self._random_fault(f"{request.method} {path}", bucket)
+            if fault is not None:
+                return fault
             edit_headers = self._edit_bucket(request.method, handler, match.groupdict(), bucket)
             if edit_headers is not None and edit_headers.get("Retry-After"):
                 body_429 = {
@@ -1584,7 +1669,9 @@ class FakeDiscord:
         if len(recent) >= limit:
             self.edit_rate_limited += 1
             reset = window - (now - recent[0])
-            headers = self._ratelimit_headers(bucket, limit=limit, remaining=0, reset_after=reset, scope="user")
+            headers = self._ratelimit_headers(
+                bucket, limit=limit, remaining=0, reset_after=reset, scope="user"
+            )
             headers["Retry-After"] = str(max(1, int(reset + 0.999)))
             return headers
         recent.append(now)

@@ -10,6 +10,7 @@ import asyncio
 import io
 import time
 import warnings
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -353,3 +354,44 @@ async def test_threads_arrive_with_the_guild_under_their_parent(dc: FakeDiscord)
     finally:
         await client.close()
         await asyncio.wait_for(runner, 10)
+
+
+async def test_injected_faults_are_discords_429s_and_5xx_and_discord_py_rides_them_out(
+    dc: FakeDiscord, bot: Bot
+) -> None:
+    """Random 429s (some global) and 5xx on message sends: each answered without acting, with Discord's
+    headers and body; discord.py waits the 429s out and retries 502 itself; a 503 reaches the caller."""
+    faults = dc.inject_faults(rate_429=0.3, rate_5xx=0.15, retry_after=0.05, global_share=0.3, seed=3)
+    sent: list[str] = []
+    unavailable = 0
+    for i in range(30):
+        try:
+            await channel(bot).send(f"message {i}")
+            sent.append(f"message {i}")
+        except discord.DiscordServerError as exc:
+            assert exc.status == 503
+            unavailable += 1
+    route = f"/channels/{CHANNEL_ID}/messages"
+    statuses = Counter(r.status for r in dc.requests if r.method == "POST" and r.path == route)
+    assert statuses[429] == faults.injected_429 > 0 and 0 < faults.injected_global < faults.injected_429
+    assert statuses[502] + statuses[503] == faults.injected_5xx > 0 and unavailable == statuses[503]
+    assert [m.content for m in dc.messages] == sent  # a fault never acted: each message once, in order
+    assert len(sent) == 30 - unavailable
+    async with aiohttp.ClientSession() as http:
+        dc.inject_faults(rate_429=1.0, rate_5xx=0.0, retry_after=2.5, global_share=1.0)
+        async with http.post(
+            f"{dc.api_base}{route}", json={"content": "x"}, headers={"Authorization": f"Bot {TOKEN}"}
+        ) as resp:
+            assert resp.status == 429 and await resp.json() == {
+                "message": "You are being rate limited.",
+                "retry_after": 2.5,
+                "global": True,
+                "code": 0,
+            }
+            assert resp.headers["Retry-After"] == "3" and resp.headers["X-RateLimit-Global"] == "true"
+            assert (
+                resp.headers["X-RateLimit-Scope"] == "global" and resp.headers["X-RateLimit-Remaining"] == "0"
+            )
+            assert (
+                float(resp.headers["X-RateLimit-Reset-After"]) == 2.5 and "X-RateLimit-Bucket" in resp.headers
+            )
