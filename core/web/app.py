@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from core.feed.service import FeedService
 from core.feed.timelines import ORDERS, Scope
 from core.services import Services
 from core.web import csrf, dashboard
-from core.web.auth import COOKIE, SESSION_TTL_S, RoleCheck, allow
+from core.web.auth import COOKIE, SESSION_TTL_S, allow
 from core.web.cards import card
 from core.web.render import STATIC, html, security_headers
 from core.web.state import PRE, STATE, Handler, WebApp, web_of
@@ -221,14 +220,9 @@ def _too_many(request: web.Request) -> web.Response:
     )
 
 
-def install(
-    app: web.Application,
-    services: Services,
-    feed: FeedService,
-    role_checks: Mapping[str, RoleCheck] | None = None,
-) -> WebApp:
+def install(app: web.Application, services: Services, feed: FeedService) -> WebApp:
     """Add the pages to the feed's application (one port, one server)."""
-    state = WebApp(services, feed, role_checks or {})
+    state = WebApp(services, feed)
     app[STATE] = state
     app.middlewares.extend([security_headers, errors, csrf_check])
     app.router.add_get("/", feed_page)

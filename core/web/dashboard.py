@@ -46,6 +46,11 @@ async def _moderator(request: web.Request) -> tuple[WebApp, Session]:
         message = "Sign in first: send /dashboard in your community's chat for a link."
     elif session.community_key != wanted:
         message = "Your session belongs to another community. Sign in from this community's chat."
+    elif session.unconfirmed:
+        label = app.services.platforms.label(session.platform)
+        message = (
+            f"{label} did not confirm just now that you are still a moderator here. Try again in a minute."
+        )
     elif not session.moderator:
         message = "Only moderators of this community can open its dashboard."
     else:

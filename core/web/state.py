@@ -3,7 +3,7 @@ feed, sign-in, the server key, and the request's session looked up once."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +12,7 @@ from aiohttp import web
 from core.feed.service import FeedService
 from core.services import Services
 from core.web import csrf
-from core.web.auth import COOKIE, Auth, RoleCheck, Session
+from core.web.auth import COOKIE, Auth, Session
 from core.web.reading import VisibleTimelines
 from core.web.signing import server_key
 from core.web.visibility import visible_to
@@ -26,10 +26,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class WebApp:
     """What every page needs: the services, the feed, sign-in and the server key."""
 
-    def __init__(self, services: Services, feed: FeedService, role_checks: Mapping[str, RoleCheck]) -> None:
+    def __init__(self, services: Services, feed: FeedService) -> None:
         self.services = services
         self.feed = feed
-        self.auth = Auth(services.redis, role_checks)
+        self.auth = Auth(services.redis, services.roles)
         self._key: bytes | None = None
 
     async def key(self) -> bytes:
