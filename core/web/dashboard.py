@@ -217,7 +217,11 @@ async def pending_drafts(app: WebApp, community_key: str) -> list[Pending]:
 
 
 async def queue_page(
-    request: web.Request, app: WebApp, session: Session, result: Outcome | None = None
+    request: web.Request,
+    app: WebApp,
+    session: Session,
+    result: Outcome | None = None,
+    kept: dict[str, str] | None = None,
 ) -> web.Response:
     return html(
         "queue.html",
@@ -227,19 +231,41 @@ async def queue_page(
             tab="queue",
             result=result,
             pending=await pending_drafts(app, session.community_key),
+            kept=kept or {},  # draft id -> an edit the command refused, kept in its editor
             now=time.time(),
         ),
     )
 
 
 async def queue_change(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """Approve or reject a draft; with an edited text, ``/edit`` makes the new version first (same checks,
+    same messages, same audit as in chat) and approving then publishes that version."""
     form = await request.post()
     op, draft_id = str(form.get("op", "")), str(form.get("draft", "")).strip()[:32]
-    if op in ("approve", "reject") and draft_id.isalnum():
-        result = await run_command(app.services, session, op, draft_id)
-    else:
-        result = Outcome("Choose a draft to approve or reject.", 0)
-    return await queue_page(request, app, session, result)
+    if op not in ("approve", "reject", "edit") or not draft_id.isalnum():
+        return await queue_page(request, app, session, Outcome("Choose a draft to approve or reject.", 0))
+    if op == "reject":
+        return await queue_page(request, app, session, await run_command(app.services, session, op, draft_id))
+    text = str(form.get("text", "")).replace("\r\n", "\n")
+    svc = app.services
+    edited: Outcome | None = None
+    if "text" in form and text.strip() != await _draft_text(app, session, draft_id):
+        edited = await run_command(svc, session, "edit", f"{draft_id} {text}")
+        if not edited.drafts:  # refused: say why and keep the text in its editor
+            return await queue_page(request, app, session, edited, {draft_id: text})
+        draft_id = edited.drafts[0]
+    if op == "edit":
+        return await queue_page(request, app, session, edited or Outcome("Nothing changed.", 0))
+    approved = await run_command(svc, session, "approve", draft_id)
+    if edited is not None:
+        approved = Outcome(f"{edited.text}\n\n{approved.text}", edited.enqueued + approved.enqueued)
+    return await queue_page(request, app, session, approved)
+
+
+async def _draft_text(app: WebApp, session: Session, draft_id: str) -> str | None:
+    store = DraftStore(app.services.redis, ttl_s=app.services.settings.draft_ttl_s)
+    draft = await store.get(session.community_key, draft_id)
+    return draft.text if draft is not None else None
 
 
 def add_routes(app: web.Application) -> None:

@@ -129,6 +129,45 @@ async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: A
     assert stack.output().count("(posted to #announcements)") == 1
 
 
+async def test_a_pending_draft_is_edited_in_the_browser_then_approved_as_edited(
+    stack: Stack, chromium: Any
+) -> None:
+    await stack.type("/prompt approval on")
+    printed = await stack.say_as("@chorus write a post about the lighthouse tour", user="bob")
+    draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
+    printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
+    assert "needs a moderator's approval" in printed
+
+    page = await sign_in(chromium, await stack.link())
+    await page.goto(stack.base + DASH + "/queue")
+    card = page.locator(f"#draft-{draft_id}")
+    original = await page.input_value(f"#text-{draft_id}")
+    assert "#lighthouse" in original
+    too_long = "x" * 4001  # the console holds 4000 characters: refused with the chat's message, text kept
+    await card.locator("textarea").fill(too_long)
+    await card.locator("button.approve").click()
+    result = await page.text_content("#result") or ""
+    assert "That is 4001 characters; a post on Console holds at most 4000. Shorten it." in result
+    assert await page.input_value(f"#text-{draft_id}") == too_long  # nothing lost
+    assert await page.locator(f"#draft-{draft_id}").count() == 1  # still waiting, unchanged
+
+    edited = "Lighthouse tour on Saturday at 10.\nBring <b>good</b> shoes & water."
+    await page.locator(f"#text-{draft_id}").fill(edited)
+    await page.locator(f"#draft-{draft_id} button.approve").click()
+    result = await page.text_content("#result") or ""
+    new_id = re.search(r"Draft ([0-9a-f]{16}) \(post", result).group(1)  # type: ignore[union-attr]
+    assert new_id != draft_id and f"replacing draft {draft_id}" in result
+    assert f"Draft {new_id} is on its way to console:local/announcements" in result
+    assert await page.locator(".pending").count() == 0  # neither the old nor the new version waits
+
+    await stack._wait_for(lambda: "(posted to #announcements)" in stack.output(), 20, "the approved post")
+    posted = [line for line in stack.output().splitlines() if "(posted to #announcements)" in line]
+    assert len(posted) == 1 and posted[0].endswith("Lighthouse tour on Saturday at 10.")  # as edited
+    assert stack.output().split("(posted to #announcements) ")[1].split("\n[#")[0] == edited  # exactly
+    audit = await stack.type("/prompt audit")
+    assert f"ada (console) · edit draft:{draft_id} = now draft {new_id} (v2)" in audit
+
+
 async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chromium: Any) -> None:
     page = await sign_in(chromium, await stack.link(user="bob", moderator=False))
     assert "/?scope=community:console:local" in page.url
