@@ -29,6 +29,7 @@ from core.web.visibility import is_public
 
 BASE = r"/m/{platform:[a-z0-9_-]{1,32}}/{community:[^/]{1,128}}"
 MAX_PENDING_SHOWN = 50
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Refused(Exception):
@@ -180,6 +181,20 @@ async def prompt_change(request: web.Request, app: WebApp, session: Session) -> 
     return await prompt_page(request, app, session, result, draft)
 
 
+async def prompt_check(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """The live check of a prompt being edited (``static/prompt.js``): the validator ``/prompt set`` runs,
+    its message word for word, nothing stored. Moderators only, CSRF-checked like every POST."""
+    spec = _spec(request, app.services.platforms)
+    text = str((await request.post()).get("text", ""))
+    try:
+        await app.services.prompts.check(session.community_key, spec, text)
+    except InvalidInput as exc:
+        return web.json_response({"ok": False, "message": exc.user_message}, headers=NO_STORE)
+    return web.json_response(
+        {"ok": True, "message": f"The {spec} prompt can be saved as it is."}, headers=NO_STORE
+    )
+
+
 # -- approval queue ------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True, slots=True)
 class Pending:
@@ -273,5 +288,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(BASE + "/feed", _guarded(feed_settings))
     app.router.add_get(BASE + "/prompts/{slot}", _guarded(prompt_page))
     app.router.add_post(BASE + "/prompts/{slot}", _guarded(prompt_change))
+    app.router.add_post(BASE + "/prompts/{slot}/check", _guarded(prompt_check))
     app.router.add_get(BASE + "/queue", _guarded(queue_page))
     app.router.add_post(BASE + "/queue", _guarded(queue_change))

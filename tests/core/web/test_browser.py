@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.contract import Author, EventKind
+from core.prompts.slots import SlotSpec
 from core.router import Router
 from core.settings import Settings
 from core.web.signing import digest
@@ -100,6 +101,73 @@ async def test_moderator_edits_the_persona_the_next_draft_uses_it_and_rolls_it_b
     assert systems(stack, "our picnic")[0].startswith("You are Zorblax.")
     audit = await stack.type("/prompt audit")
     assert "rollback persona v3" in audit or "rollback persona" in audit
+
+
+async def test_prompt_edits_are_checked_live_with_the_chat_messages_and_work_without_script(
+    stack: Stack, chromium: Any
+) -> None:
+    page = await sign_in(chromium, await stack.link())
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    await page.goto(stack.base + DASH + "/prompts/persona")
+
+    async def chat_says(text: str) -> str:
+        answer = await Router(stack.services).route(
+            event(
+                EventKind.COMMAND,
+                command="prompt",
+                args=f"set persona {text}",
+                platform="console",
+                community=COMMUNITY,
+                author=Author(id="ada", is_moderator=True),
+            )
+        )
+        return answer[0].text  # type: ignore[union-attr]
+
+    bad = "You are {nope} and {bot_name"
+    await page.fill("#text", bad)  # typing: the check runs after a pause, nothing is submitted
+    await page.wait_for_selector("#live-check[data-state=refused]")
+    assert await page.text_content("#live-check") == await chat_says(bad)  # word for word
+    good = "You are {bot_name}, the helper of {community}."
+    await page.fill("#text", good)
+    await page.wait_for_selector("#live-check[data-state=ok]")
+    assert await page.text_content("#live-check") == "The persona prompt can be saved as it is."
+    await page.fill("#text", "")
+    await page.wait_for_selector("#live-check[data-state=refused]")
+    assert await page.text_content("#live-check") == await chat_says("")
+    versions, _ = await stack.services.prompts.store.versions(
+        f"console:{COMMUNITY}", SlotSpec.parse("persona", None)
+    )
+    assert versions == []  # checking saved nothing (the chat's refusals above neither)
+    assert problems == [] and all(url.startswith(stack.base) for url in requested)  # CSP kept, all local
+    assert any(url.endswith("/static/prompt.js") for url in requested)
+
+    # the endpoint is a moderator's POST with the session's CSRF token, like every write
+    check = stack.base + DASH + "/prompts/persona/check"
+    token = await page.input_value("#prompt-form input[name=csrf]")
+    assert (await page.request.post(check, form={"text": good})).status == 403
+    assert (await page.request.post(check, form={"text": good, "csrf": token})).ok
+    member = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    member_token = await member.input_value("form[action='/signout'] input[name=csrf]")
+    refused = await member.request.post(check, form={"text": good, "csrf": member_token})
+    assert refused.status == 403 and "Only moderators" in await refused.text()
+
+    # without JavaScript the same page saves and refuses through the form
+    context = await chromium.new_context(java_script_enabled=False)
+    plain = await context.new_page()
+    await plain.goto(await stack.link())
+    await plain.click("#signin")
+    await plain.goto(stack.base + DASH + "/prompts/persona")
+    await plain.fill("#text", bad)
+    await plain.click("#save")
+    assert (await plain.text_content("#result") or "").strip() == (await chat_says(bad)).strip()
+    assert await plain.text_content("#live-check") == ""
+    await plain.fill("#text", good)
+    await plain.click("#save")
+    assert (await plain.text_content("#result") or "").strip() == "The persona prompt is now v1."
 
 
 async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
@@ -334,7 +402,7 @@ async def test_the_hostile_corpus_runs_nothing_and_breaks_no_layout(stack: Stack
     sources = await page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
     assert sources and all(s == 'https://e.x/a.png"onerror="x' for s in sources)  # javascript: never an image
     await page.goto(stack.base + DASH + "/queue")
-    assert "<img src=x onerror" in await page.inner_text("main")
+    assert "<img src=x onerror" in await page.locator(".pending textarea").input_value()  # text, in its editor
 
 
 async def test_anonymous_visitors_see_only_public_communities(stack: Stack, chromium: Any) -> None:
