@@ -183,6 +183,11 @@ def alive(consumer: str) -> str:
     return f"chorus:alive:{consumer}"
 
 
+def refusals(community_key: str, day: str) -> str:
+    """Hash: requests refused on one UTC day ``YYYYMMDD``, by reason (quota, budget, moderation)."""
+    return community(community_key, "refusals", day)
+
+
 def community_spend(community_key: str, day: str) -> str:
     """A community's estimated spend (integer micro-USD) on one UTC day ``YYYYMMDD``."""
     return community(community_key, "spend", day)

@@ -17,6 +17,7 @@
 ``chorus:{feed}:sub:<id>``                             a subscription (JSON)
 ``chorus:{feed}:slot:<slot>``                          set of subscription ids sharing one schedule
 ``chorus:{feed}:subs:<platform>:<community>:<user>``   set of a user's subscription ids in a community
+``chorus:{feed}:csubs:<platform>:<community>``          set of a community's subscription ids (moderators' list)
 ``chorus:{feed}:sent:<subscription>:<window end>``     a digest window sent (``p`` pending, ``s`` sent)
 ``chorus:{feed}:poll:<source>``                        cursor of a polled source (and ``...:lock``)
 ``chorus:{c:<platform>:<community>}:feed:channels``    the community's opted-in channels (community-owned)
@@ -97,6 +98,12 @@ def slot(slot_id: str) -> str:
 
 def user_subscriptions(platform: str, community: str, user: str) -> str:
     return f"{FEED}subs:{platform}:{community}:{user}"
+
+
+def community_subscriptions(platform: str, community: str) -> str:
+    """Every subscription id of a community; the member ``""`` marks it complete (filled from the users'
+    sets once, for subscriptions made before it existed)."""
+    return f"{FEED}csubs:{platform}:{community}"
 
 
 def sent(sub_id: str, window_end: float) -> str:

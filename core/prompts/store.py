@@ -33,7 +33,7 @@ RECENT_KEEP = 20
 RECENT_TTL_S = 14 * 86400
 RECENT_TEXT_CHARS = 1000
 
-Op = Literal["set", "rollback", "reset", "import", "setting", "edit"]
+Op = Literal["set", "rollback", "reset", "import", "setting", "edit", "cancel"]
 
 # Append a version and make it current, index the slot and audit the change: one atomic step.
 _APPEND = """

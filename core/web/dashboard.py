@@ -1,4 +1,5 @@
-"""The moderator dashboard of one community: prompts, approval queue, feed channels and visibility, usage.
+"""The moderator dashboard of one community: prompts, approval queue, feed channels and visibility, usage
+(with refusals), everyone's digest subscriptions.
 
 Every page checks that the session belongs to the community in the URL and that its (re-checked) role is
 moderator; every form runs the chat command it stands for (``core.web.actions``), so a refusal, a
@@ -19,6 +20,7 @@ from core.assistant.quotas import Quotas
 from core.catalog import PlatformCatalog
 from core.decode import as_str
 from core.errors import InvalidInput
+from core.feed.subscriptions import SUBSCRIPTION_ID
 from core.prompts.slots import Slot, SlotSpec
 from core.web.actions import Outcome, run_command
 from core.web.auth import Session
@@ -93,9 +95,8 @@ async def overview(
             result=result,
             public=await is_public(svc.redis, ck),
             channels=await app.feed.channels(ck),
-            subscriptions=await app.feed.subscriptions.for_user(
-                session.platform, session.community, session.user
-            ),
+            subscriptions=await app.feed.subscriptions.for_community(session.platform, session.community),
+            platforms=svc.platforms,
             days=days,
             quota=quota,
             audit=audit,
@@ -114,6 +115,16 @@ async def feed_settings(request: web.Request, app: WebApp, session: Session) -> 
         result = await run_command(app.services, session, "feed", f"{action} {value}")
     else:
         result = Outcome("Choose what to change.", 0)
+    return await overview(request, app, session, result)
+
+
+async def subscription_cancel(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """Cancel one of the community's digest subscriptions: ``/unsubscribe <id>``, as a moderator in chat."""
+    sub_id = str((await request.post()).get("subscription", "")).strip()
+    if SUBSCRIPTION_ID.match(sub_id):
+        result = await run_command(app.services, session, "unsubscribe", sub_id)
+    else:
+        result = Outcome("Choose a subscription to cancel.", 0)
     return await overview(request, app, session, result)
 
 
@@ -286,6 +297,7 @@ async def _draft_text(app: WebApp, session: Session, draft_id: str) -> str | Non
 def add_routes(app: web.Application) -> None:
     app.router.add_get(BASE, _guarded(overview))
     app.router.add_post(BASE + "/feed", _guarded(feed_settings))
+    app.router.add_post(BASE + "/subscriptions", _guarded(subscription_cancel))
     app.router.add_get(BASE + "/prompts/{slot}", _guarded(prompt_page))
     app.router.add_post(BASE + "/prompts/{slot}", _guarded(prompt_change))
     app.router.add_post(BASE + "/prompts/{slot}/check", _guarded(prompt_check))

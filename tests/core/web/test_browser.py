@@ -20,7 +20,8 @@ from core.router import Router
 from core.settings import Settings
 from core.web.signing import digest
 from tests.core.web.stack import COMMUNITY, Stack, browser, running
-from tests.support import event
+from tests.fakes.openai_api import moderation
+from tests.support import event, feed_of
 
 pytestmark = pytest.mark.timeout(240)
 DASH = f"/m/console/{COMMUNITY}"
@@ -236,6 +237,44 @@ async def test_a_pending_draft_is_edited_in_the_browser_then_approved_as_edited(
     assert f"ada (console) · edit draft:{draft_id} = now draft {new_id} (v2)" in audit
 
 
+async def test_the_dashboard_charts_refusals_and_cancels_anyones_subscription(
+    stack: Stack, chromium: Any
+) -> None:
+    stack.api.script("moderations", moderation("violence"))  # the next request is refused by moderation
+    assert "I can't write that" in await stack.say_as("@chorus write a post about a brawl", user="bob")
+    for _ in range(6):  # five sign-in links per ten minutes: the sixth is over the quota
+        said = await stack.say_as("/dashboard", user="carol")
+    assert "several sign-in links" in said
+    assert "Subscribed" in await stack.say_as("/subscribe daily 08:00", user="bob")
+    assert "Subscribed" in await stack.say_as("/subscribe weekly monday 09:00", user="dan")
+    assert "Subscribed" in await stack.say_as("/subscribe daily 07:00", user="eve", community="elsewhere")
+
+    page = await sign_in(chromium, await stack.link())
+    row = (await page.locator("#usage tr").nth(1).inner_text()).split("\t")
+    assert row[-3:] == ["1", "0", "1"]  # today: one over a quota, none over the money cap, one by moderation
+    titles = await page.eval_on_selector_all(
+        "svg.chart rect.refused title", "els => els.map(e => e.textContent)"
+    )
+    assert titles[-1].endswith("2 refused (1 over a quota, 0 over the money cap, 1 by moderation)")
+
+    listed = await page.inner_text("#subscriptions")
+    assert "Bob" in listed and "Dan" in listed and "Eve" not in listed  # this community's, everyone's
+    bob = next(
+        s
+        for s in await feed_of(stack.services).subscriptions.for_community("console", COMMUNITY)
+        if s.user == "bob"
+    )
+    await page.locator(f"#sub-{bob.id} button.cancel").click()
+    assert (await page.text_content("#result") or "").startswith(
+        "Cancelled Bob's subscription: daily at 08:00"
+    )
+    listed = await page.inner_text("#subscriptions")
+    assert "Bob" not in listed and "Dan" in listed
+    assert "You have no digest subscriptions here" in await stack.say_as("/subscriptions", user="bob")
+    audit = await stack.type("/prompt audit")
+    assert f"ada (console) · cancel subscription:{bob.id} = Bob" in audit
+
+
 async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chromium: Any) -> None:
     page = await sign_in(chromium, await stack.link(user="bob", moderator=False))
     assert "/?scope=community:console:local" in page.url
@@ -402,7 +441,9 @@ async def test_the_hostile_corpus_runs_nothing_and_breaks_no_layout(stack: Stack
     sources = await page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
     assert sources and all(s == 'https://e.x/a.png"onerror="x' for s in sources)  # javascript: never an image
     await page.goto(stack.base + DASH + "/queue")
-    assert "<img src=x onerror" in await page.locator(".pending textarea").input_value()  # text, in its editor
+    assert (
+        "<img src=x onerror" in await page.locator(".pending textarea").input_value()
+    )  # text, in its editor
 
 
 async def test_anonymous_visitors_see_only_public_communities(stack: Stack, chromium: Any) -> None:
