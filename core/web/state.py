@@ -15,7 +15,6 @@ from core.web import csrf
 from core.web.auth import COOKIE, Auth, Session
 from core.web.reading import VisibleTimelines
 from core.web.signing import server_key
-from core.web.visibility import visible_to
 
 STATE: web.AppKey[WebApp] = web.AppKey("chorus_web")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("chorus_session")
@@ -47,7 +46,7 @@ class WebApp:
     async def reader(self, request: web.Request) -> VisibleTimelines:
         session = await self.session(request)
         own = [session.community_key] if session else []
-        return VisibleTimelines(self.feed.timelines, await visible_to(self.services.redis, own))
+        return await VisibleTimelines.for_reader(self.feed.timelines, self.services.redis, own)
 
     async def csrf_token(self, request: web.Request) -> str:
         session = await self.session(request)
