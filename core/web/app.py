@@ -18,7 +18,7 @@ from core.feed.timelines import ORDERS, Scope
 from core.services import Services
 from core.web import csrf, dashboard
 from core.web.auth import COOKIE, SESSION_TTL_S, allow
-from core.web.cards import card
+from core.web.cards import card, cards
 from core.web.render import STATIC, html, security_headers
 from core.web.state import PRE, STATE, Handler, WebApp, web_of
 
@@ -118,7 +118,7 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
         **await app.context(
             request,
             title="Chorus feed",
-            cards=[card(s, app.services.platforms) for s in page.stories],
+            cards=cards(page.stories, app.services.platforms),
             cursor=page.cursor,
             order=order,
             orders=ORDERS,
