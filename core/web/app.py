@@ -88,10 +88,9 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     order = q.get("order", "hot")
     if order not in ORDERS:
         order = "hot"
-    reader = await app.reader(request)
     try:
         scope = Scope.parse(q.get("scope", "all"))
-        page = await reader.visible_page(scope, order, PAGE_SIZE, q.get("cursor") or None)  # type: ignore[arg-type]
+        reader, page = await app.read(request, scope, order, PAGE_SIZE, q.get("cursor") or None)  # type: ignore[arg-type]
     except UserError as exc:
         return html(
             "message.html",

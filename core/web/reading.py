@@ -13,11 +13,14 @@ leaks through a shared story. Three ways to read a page, cheapest first:
   the page script, which costs about a millisecond more per ten communities).
 
 Items are still filtered one by one, so a community that gains its first item between the check and the
-read shows nothing.
+read shows nothing. ``read`` asks for the visible and hidden sets while it reads the first page of the global
+(or the community's) timelines, which is what it will show in all but the "many hidden" case, so a page
+costs one Redis round trip less; what it read speculatively is filtered before anything is rendered.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Literal
@@ -61,6 +64,34 @@ class VisibleTimelines(Timelines):
         visible = frozenset(as_str(v) for v in public) | frozenset(own)
         return cls(base, visible, frozenset(as_str(v) for v in known) - visible)
 
+    @classmethod
+    async def read(
+        cls,
+        base: Timelines,
+        redis: aioredis.Redis,
+        own: Iterable[str],
+        scope: Scope,
+        order: Order,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[VisibleTimelines, Page]:
+        """A reader and its page of ``scope``: the sets and the first read at the same time."""
+        if order == "top":
+            reader = await cls.for_reader(base, redis, own)
+            return reader, await reader.visible_page(scope, order, limit, cursor)
+        reader, first = await asyncio.gather(
+            cls.for_reader(base, redis, own), base.page(scope, order, limit, cursor)
+        )
+        if scope.kind == "community" and scope.value not in reader.communities:
+            return reader, Page([], None)
+        if scope.kind != "community" and any(_in(scope, ck) for ck in await reader._hidden_communities()):
+            if not await reader._few_hidden(scope):
+                return reader, await reader.visible_page(scope, order, limit, cursor)  # the merge
+            return reader, await reader._filtered_page(scope, order, limit, cursor, first)
+        return reader, Page(
+            [s for story in first.stories if (s := reader.visible(story)) is not None], first.cursor
+        )
+
     async def timeline_keys(self, scope: Scope, order: Literal["hot", "new"]) -> list[str]:
         if scope.kind == "community":
             return [fk.timeline(order, "c", scope.value)] if scope.value in self.communities else []
@@ -103,10 +134,15 @@ class VisibleTimelines(Timelines):
         page = await self.page(scope, order, limit, cursor, period_s=period_s)
         return Page([s for story in page.stories if (s := self.visible(story)) is not None], page.cursor)
 
-    async def _filtered_page(self, scope: Scope, order: Order, limit: int, cursor: str | None) -> Page:
+    async def _filtered_page(
+        self, scope: Scope, order: Order, limit: int, cursor: str | None, first: Page | None = None
+    ) -> Page:
         found: list[Story] = []
         for _ in range(MAX_READS):
-            page = await self.base.page(scope, order, limit - len(found), cursor)
+            page = (
+                first if first is not None else await self.base.page(scope, order, limit - len(found), cursor)
+            )
+            first = None
             found.extend(s for story in page.stories if (s := self.visible(story)) is not None)
             cursor = page.cursor
             if cursor is None or len(found) >= limit:

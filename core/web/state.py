@@ -10,6 +10,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from core.feed.service import FeedService
+from core.feed.timelines import Order, Page, Scope
 from core.services import Services
 from core.web import csrf
 from core.web.auth import COOKIE, Auth, Session
@@ -47,6 +48,16 @@ class WebApp:
         session = await self.session(request)
         own = [session.community_key] if session else []
         return await VisibleTimelines.for_reader(self.feed.timelines, self.services.redis, own)
+
+    async def read(
+        self, request: web.Request, scope: Scope, order: Order, limit: int, cursor: str | None
+    ) -> tuple[VisibleTimelines, Page]:
+        """The page of ``scope`` this request may see, and its reader (what it may see)."""
+        session = await self.session(request)
+        own = [session.community_key] if session else []
+        return await VisibleTimelines.read(
+            self.feed.timelines, self.services.redis, own, scope, order, limit, cursor
+        )
 
     async def csrf_token(self, request: web.Request) -> str:
         session = await self.session(request)

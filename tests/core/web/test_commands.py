@@ -162,7 +162,9 @@ async def test_edit_replaces_a_drafts_text_as_its_next_version_and_moves_its_wai
     assert (audit[0].spec, audit[0].op, audit[0].editor.id) == (f"draft:{draft.id}", "edit", "u2")
 
     thread = await assistant.store.save(
-        Draft(community_key="test:c1", platform="test", channel="g", author_id="u2", kind="thread", parts=["1"])
+        Draft(
+            community_key="test:c1", platform="test", channel="g", author_id="u2", kind="thread", parts=["1"]
+        )
     )
     actions = await run(services, "edit", f"{thread.id} First part.\n\n  \nSecond part.", moderator=True)
     new_thread = next(a.ref for a in actions if isinstance(a, Reply) and a.ref).split(":")[1]

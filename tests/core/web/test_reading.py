@@ -114,3 +114,33 @@ async def test_with_few_hidden_communities_the_global_timelines_are_read_and_fil
     merged = VisibleTimelines(feed.timelines, reader.communities, reader._hidden)  # the k-way merge's answer
     everything = (await merged.page(Scope(), "new", 100)).stories
     assert shown == [s.id for s in everything] and len(shown) == len(public) * 6
+
+
+async def test_read_gives_the_same_pages_as_the_reader_in_every_case(services: Services) -> None:
+    await _seed(services)  # nothing hidden but the private community, which is one of many: filtered
+    feed = feed_of(services)
+    for own in ([], [PRIVATE]):
+        for scope in (
+            Scope(),
+            Scope("platform", "telegram"),
+            Scope("community", PUBLIC[0]),
+            Scope("community", PRIVATE),
+        ):
+            for order in ("hot", "new", "top"):
+                reader, page = await VisibleTimelines.read(
+                    feed.timelines, services.redis, own, scope, order, 3, None
+                )  # type: ignore[arg-type]
+                alone = await VisibleTimelines.for_reader(feed.timelines, services.redis, own)
+                if scope.kind == "community" and scope.value not in alone.communities:
+                    assert page.stories == [] and scope.value not in reader.communities
+                    continue
+                expected = await alone.visible_page(scope, order, 3)  # type: ignore[arg-type]
+                assert [s.id for s in page.stories] == [s.id for s in expected.stories], (own, scope, order)
+                assert page.cursor == expected.cursor
+                assert ("SECRET" in " ".join(_texts(page.stories))) == (
+                    (PRIVATE in own and scope.kind != "community") or scope.value == PRIVATE
+                )
+    for ck in PUBLIC[1:]:  # now most communities are hidden: the merge, after the speculative read
+        await set_visibility(services.redis, ck, "private")
+    reader, page = await VisibleTimelines.read(feed.timelines, services.redis, [], Scope(), "new", 50, None)
+    assert [i.community_key for s in page.stories for i in s.items] == [PUBLIC[0]]
