@@ -6,8 +6,11 @@
    MGET of the items) from redis-py. Three pages: one community's; "all" when every community is public
    (nothing hidden: the global per-platform timelines are read); and "all" with one of the 60 communities
    private (the anonymous reader's page merges the 59 visible communities' timelines).
+   Then where a page's time goes, in process, for the one-community page and the 59-of-60 page: the
+   reader's visible and hidden sets, the page read (``VisibleTimelines.visible_page``), the feed's own
+   timeline read of the same scope (``Timelines.page``, core/feed/timelines.py), the 50 cards, the template.
 2. The first load of the feed page in Chromium on loopback (Playwright): time to ``load``, and the bytes
-   transferred without images (HTML + CSS; there is no script).
+   transferred without images (HTML + CSS; the feed page has no script).
 
 Items are made and loaded with bench/feed.py's corpus and ``FeedStore.ingest``. Run:
 ``.venv/bin/python bench/web.py`` (a few minutes on 2 cores; CHORUS_BENCH_ITEMS=200000 for a quick run).
@@ -37,9 +40,13 @@ from core.feed import keys as fk  # noqa: E402
 from core.feed.http import FeedHttp  # noqa: E402
 from core.feed.ingest import FeedStore  # noqa: E402
 from core.feed.service import FeedService  # noqa: E402
+from core.feed.timelines import Scope  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
 from core.services import Services  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.web.cards import cards  # noqa: E402
+from core.web.reading import VisibleTimelines  # noqa: E402
+from core.web.render import ENV  # noqa: E402
 from core.web.visibility import set_visibility  # noqa: E402
 from tests.core.web.stack import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - one launch recipe for tests and benches
 
@@ -87,7 +94,7 @@ async def bench_pages(url: str, tmp: Path) -> tuple[dict[str, list[float]], str,
                 False,
             ),
             ("page: all, 60 of 60 communities public (global timelines)", "/?scope=all", False),
-            ("page: all, 59 of 60 public (59-way merge of community timelines)", "/?scope=all", True),
+            ("page: all, 59 of 60 public (global timelines, hidden dropped)", "/?scope=all", True),
         ):
             await set_visibility(redis, "x:x-c19", "private" if hidden else "public")
             async with http.get(base + path) as r:  # warm: templates compiled, scripts loaded
@@ -110,6 +117,36 @@ async def bench_pages(url: str, tmp: Path) -> tuple[dict[str, list[float]], str,
             await redis.mget([fk.item(i.decode()) for i, _ in ids])
             lat.append(time.perf_counter() - t0)
         results[label] = lat
+    for label, scope, hidden in (
+        ("one community", Scope.parse(f"community:{COMMUNITY}"), False),
+        ("all, 59 of 60 public", Scope.parse("all"), True),
+    ):
+        await set_visibility(redis, "x:x-c19", "private" if hidden else "public")
+        stages: dict[str, list[float]] = {}
+        for _ in range(N_REQUESTS // 2):
+            t0 = time.perf_counter()
+            reader = await VisibleTimelines.for_reader(feed.timelines, redis)
+            t1 = time.perf_counter()
+            page = await reader.visible_page(scope, "hot", 50)
+            t2 = time.perf_counter()
+            html = cards(page.stories, services.platforms)
+            t3 = time.perf_counter()
+            ENV.get_template("feed.html").render(
+                session=None, csrf="", base="", title="Chorus feed", cards=html, cursor=page.cursor,
+                order="hot", orders=("hot", "new", "top"), scope="all", scopes=[("all", "All communities")],
+            )  # fmt: skip
+            t4 = time.perf_counter()
+            await feed.timelines.page(scope, "hot", 50)
+            t5 = time.perf_counter()
+            for name, took in (
+                ("visible and hidden sets", t1 - t0),
+                ("the page read (visible_page)", t2 - t1),
+                ("50 cards", t3 - t2),
+                ("the template", t4 - t3),
+                ("feed's Timelines.page, same scope", t5 - t4),
+            ):
+                stages.setdefault(f"stage [{label}]: {name}", []).append(took)
+        results.update(stages)
     return results, base, server, services
 
 

@@ -26,6 +26,7 @@ class PlatformFacts:
     label: str  # shown to people: "X", "Telegram"
     capabilities: Capabilities
     approval_by_default: bool = False  # publishing there waits for a moderator unless a community says off
+    roles: bool = False  # moderators come from the platform's own roles; its adapter re-checks them (web)
     permalink: Permalink = field(default=no_permalink)
 
 

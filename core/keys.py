@@ -189,6 +189,11 @@ def last_seen(platform: str) -> str:
     return f"chorus:{platform}:last_seen"
 
 
+def refusals(community_key: str, day: str) -> str:
+    """Hash: requests refused on one UTC day ``YYYYMMDD``, by reason (quota, budget, moderation)."""
+    return community(community_key, "refusals", day)
+
+
 def community_spend(community_key: str, day: str) -> str:
     """A community's estimated spend (integer micro-USD) on one UTC day ``YYYYMMDD``."""
     return community(community_key, "spend", day)

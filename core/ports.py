@@ -7,7 +7,7 @@ one is empty, naming who should have filled it, so a missing install fails at st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from core.contract import Event
@@ -79,6 +79,28 @@ class ChannelFilter(Protocol):
     """Does the feed want this Event's channel (adapters skip publishing what nobody reads)?"""
 
     async def __call__(self, event: Event) -> bool: ...
+
+
+class RoleCheck(Protocol):
+    """Is ``user`` a moderator of ``community`` on the platform right now? None when the platform cannot
+    tell at the moment (unreachable): the caller then refuses moderator rights for now, without caching."""
+
+    async def __call__(self, community: str, user: str) -> bool | None: ...
+
+
+class RoleChecks:
+    """One Slot per platform with its own roles (``PlatformFacts.roles``: Telegram, Discord), filled by that
+    platform's adapter when it starts in this process; the web app asks it whether a session's moderator is
+    still one. Platforms without roles (console, X) have no slot: the role given at sign-in stands."""
+
+    def __init__(self, platforms_with_roles: Iterable[str]) -> None:
+        self._slots: dict[str, Slot[RoleCheck]] = {
+            name: Slot(f"the {name} moderator check", f"the {name} adapter") for name in platforms_with_roles
+        }
+
+    def slot(self, platform: str) -> Slot[RoleCheck] | None:
+        """The platform's slot, or None when it has no roles to re-check."""
+        return self._slots.get(platform)
 
 
 @runtime_checkable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from core import metrics
+from core import metrics, refusals
 from core.commands import Command
 from core.contract import Action, Event, EventKind, reply_to_event
 from core.errors import InvalidInput, NotAvailable, PermissionDenied, UserError
@@ -26,6 +26,10 @@ class Router:
             return await self._route(event)
         except UserError as exc:
             metrics.refused(type(exc).__name__)
+            try:
+                await refusals.count(self.services.redis, event.community_key, exc)
+            except Exception:  # the chart's counter must never cost the person their answer
+                log.exception("could not count a refusal")
             return [reply_to_event(event, exc.user_message)]
 
     async def _route(self, event: Event) -> list[Action]:

@@ -27,6 +27,7 @@ from core.ports import (
     Interpreter,
     Previewer,
     PublicUrl,
+    RoleChecks,
     Slot,
     Summarizer,
 )
@@ -50,6 +51,7 @@ class Services:
     platforms: PlatformCatalog  # facts of every known platform, running in this process or not
     scheduler: Scheduler = field(init=False)
     prompts: Prompts = field(init=False)  # each community's prompts and settings (the assistant reads them)
+    roles: RoleChecks = field(init=False)  # platforms' moderator checks, filled by their running adapters
     commands: CommandRegistry[Services] = field(default_factory=CommandRegistry)
     choices: ChoiceRegistry[Services] = field(default_factory=ChoiceRegistry)
     mention: Handler | None = None  # what a plain mention does (the assistant's compose)
@@ -76,6 +78,7 @@ class Services:
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.redis)
         self.prompts = Prompts(self.redis, self.platforms)
+        self.roles = RoleChecks(p.name for p in self.platforms if p.roles)
 
     def check(self) -> None:
         """Every slot filled and a mention handler set: what a start with a feature missing fails on."""

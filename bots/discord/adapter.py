@@ -28,6 +28,7 @@ from bots.discord.config import FACTS, DiscordSettings
 from bots.discord.deliver import Deliverer
 from bots.discord.interactions import Deferred, InteractionStore
 from bots.discord.normalize import Normalizer
+from bots.discord.roles import DiscordRoles
 from bots.discord.sdk import discord
 from core.contract import Action, Event, EventKind, Receipt
 from core.errors import ConfigError, PlatformError, PlatformUnavailable
@@ -150,6 +151,8 @@ class DiscordPlatform(Platform):
             self.message_content = False
             if not await self._connect():
                 raise ConfigError("discord refused the gateway intents even without message content")
+        if (roles := self.services.roles.slot(self.name)) is not None:  # the web app re-checks moderators
+            roles.provide(DiscordRoles(lambda: self.client, self.settings.moderator_roles))
 
     async def _connect(self) -> bool:
         """Log in and connect; False if Discord refused the privileged intent (code 4014)."""
@@ -203,6 +206,8 @@ class DiscordPlatform(Platform):
 
     async def stop(self) -> None:
         self._stopping = True
+        if (roles := self.services.roles.slot(self.name)) is not None:
+            roles.clear()
         client, runner = self.client, self._runner
         self._logged_in.clear()
         if client is not None:

@@ -83,4 +83,5 @@ FACTS = PlatformFacts(
         live_private_interval_s=1.0,
     ),
     permalink=permalink,
+    roles=True,  # bots/discord/roles.py re-checks a web session's moderator right
 )

@@ -31,6 +31,7 @@ from bots.telegram.moderators import Moderators
 from bots.telegram.normalize import Normalizer, reaction_event, reaction_key
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.polling import ALLOWED_UPDATES, Poller
+from bots.telegram.roles import TelegramRoles
 from bots.telegram.webhook import WebhookServer
 from bots.telegram.working import Working
 from core import keys, logs
@@ -131,6 +132,8 @@ class TelegramPlatform(Platform):
         except TelegramError as exc:
             raise PlatformUnavailable(f"cannot reach the Telegram Bot API: {self._safe(exc)}") from exc
         self._ready.set()
+        if (roles := self.services.roles.slot(self.name)) is not None:  # the web app re-checks moderators
+            roles.provide(TelegramRoles(self.bot, self.moderators))
         log.info("telegram: running as @%s (%s)", self.bot.username, self.settings.mode)
 
     async def _receive_updates(self) -> None:
@@ -186,6 +189,8 @@ class TelegramPlatform(Platform):
         """Stop reading; the offset is in Redis and the webhook stays set, so Telegram keeps updates."""
         self._stopped = True
         self._ready.clear()
+        if (roles := self.services.roles.slot(self.name)) is not None:
+            roles.clear()
         if self._poller is not None:
             self._poller.cancel()
             # bounded (asyncio.wait neither cancels again nor waits past the timeout): a poll stuck in

@@ -136,4 +136,5 @@ FACTS = PlatformFacts(
         live_drafts=True,  # sendMessageDraft in private chats, an edited placeholder in groups
     ),
     permalink=permalink,
+    roles=True,  # bots/telegram/roles.py re-checks a web session's moderator right
 )

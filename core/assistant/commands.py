@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
@@ -43,6 +44,7 @@ from core.contract import (
 from core.errors import ContentRefused, InvalidInput, PermissionDenied, ProviderError, UserError
 from core.features import Feature
 from core.live import LivePublisher
+from core.prompts.store import AuditEntry, Editor
 from core.services import Services
 from core.text import clean
 
@@ -51,6 +53,10 @@ log = logging.getLogger(__name__)
 _THREAD = re.compile(r"\bthread\b", re.IGNORECASE)
 _REROLL = re.compile(r"^\s*(vary|variation|reroll|re-roll|again|another( one)?|new image|regenerate)\b", re.I)
 _ID = re.compile(r"^[0-9a-f]{4,32}$")
+EDIT_USAGE = (
+    "Use /edit <draft id> <the new text> (or reply to the draft with /edit <the new text>); "
+    "in a thread, a blank line starts the next part."
+)
 MAX_PAYLOAD = 64  # bytes: the smallest button payload of the platforms (Telegram callback data)
 
 
@@ -58,6 +64,7 @@ class ChatRuntime(Protocol):
     """Where the chat model comes from (``models.ModelRuntime``; tests pass scripted ones)."""
 
     local: bool  # the bundled CPU model: a longer budget, fewer tokens, no conversation history
+
     @property
     def chain(self) -> Callable[[], Sequence[ChatBackend]] | None:
         """The backends of CHORUS_CHAT_MODELS in order (a method); None: ``chat_model`` alone."""
@@ -154,6 +161,57 @@ class Assistant:
             note = await self._attach_image(event, revised, draft.request, charge=False)
         await self._remember(event, revised, instruction)
         return self.present(event, revised, note)
+
+    async def edit(self, event: Event, draft: Draft, text: str) -> list[Action]:
+        """The person's own words replace the draft's text, as its next version (a new id, like a revision):
+        shares waiting for approval move to it, and the change is in the community's audit log."""
+        text = clean(text).strip()  # clean() also drops the \r of a browser's line breaks
+        if not text:
+            raise InvalidInput(EDIT_USAGE)
+        if not draft.parts:
+            raise InvalidInput(
+                f"Draft {draft.id} is an image; reply to it with what to change in the picture."
+            )
+        if text == draft.text:
+            return [reply_to_event(event, f"Draft {draft.id} already says that; nothing changed.")]
+        parts = _edited_parts(draft.kind, text)
+        facts = self.services.platforms[draft.platform]
+        target = Target.for_platform(facts)
+        longest = max(target.measure(p) for p in parts)
+        if longest > target.limit:
+            split = " (a blank line starts the next part)" if draft.kind == "thread" else ""
+            raise InvalidInput(
+                f"That is {longest} characters; a {draft.kind} on {facts.label} holds at most "
+                f"{target.limit}{' per part' if draft.kind == 'thread' else ''}. Shorten it{split}."
+            )
+        await self.composer.check_input(text)
+        edited = draft.model_copy(
+            update={
+                "id": new_id(),
+                "parts": parts,
+                "parent": draft.id,
+                "version": draft.version + 1,
+                "written_by": _edited_by(draft, event),
+                "skipped_models": [],
+                "created_at": time.time(),
+            }
+        )
+        note = ""
+        if draft.image_kind == "card":  # a card shows the text: draw it again for the new text
+            note = await self._attach_image(event, edited, draft.request, charge=False)
+        await self.store.save(edited)
+        moved = await self.store.take_pending(event.community_key, draft.id)
+        for share in moved:
+            await self.store.add_pending(edited, share)
+        editor = Editor(id=event.author.id, name=event.author.name, platform=event.platform)
+        detail = f"now draft {edited.id} (v{edited.version})"
+        await self.services.prompts.store.record(
+            event.community_key, AuditEntry(spec=f"draft:{draft.id}", op="edit", editor=editor, detail=detail)
+        )
+        note += f", replacing draft {draft.id}"
+        if moved:
+            note += f"; waiting for approval to {', '.join(t.label for t in moved)}"
+        return self.present(event, edited, note)
 
     async def image(self, event: Event, description: str) -> list[Action]:
         description = clean(description).strip()
@@ -494,6 +552,29 @@ async def _revise(a: Assistant, event: Event, svc: Services) -> list[Action]:
     )
 
 
+async def _edit(a: Assistant, event: Event, svc: Services) -> list[Action]:
+    """Replace a draft's text with the person's own words (the web's approval queue edits through this)."""
+    replied = await a.replied_draft(event)
+    if replied is not None:  # replying to the draft: all of it is the new text
+        return await a.edit(event, replied[0], event.args)
+    first, rest = [*event.args.strip().split(None, 1), "", ""][:2]
+    if not _ID.match(first):
+        raise InvalidInput(EDIT_USAGE)
+    return await a.edit(event, await a.draft(event, first), rest)
+
+
+def _edited_by(draft: Draft, event: Event) -> str:
+    editor = f"edited by {event.author.name or event.author.id}"
+    return f"{draft.written_by}, {editor}" if draft.written_by else editor
+
+
+def _edited_parts(kind: DraftKind, text: str) -> list[str]:
+    """A thread's parts are separated by blank lines; any other draft is one part."""
+    if kind != "thread":
+        return [text]
+    return [part.strip() for part in re.split(r"\n[ \t]*\n", text) if part.strip()]
+
+
 async def _share(a: Assistant, event: Event, svc: Services) -> list[Action]:
     words = event.args.split()
     replied = await a.replied_draft(event)
@@ -630,6 +711,17 @@ def commands(a: Assistant) -> tuple[Command[Services], ...]:
             "revise <what to change>",
             partial(_revise, a),
             options=(Option("change", "e.g. shorter, more playful", True, rest=True),),
+            group="assistant",
+        ),
+        Command(
+            "edit",
+            "replace a draft's text with yours (reply to it)",
+            "edit <draft> <new text>",
+            partial(_edit, a),
+            options=(
+                Option("draft", "the draft id", True),
+                Option("text", "the new text", True, rest=True),
+            ),
             group="assistant",
         ),
         Command(

@@ -31,9 +31,15 @@ from core.feed.preferences import Profile, choose
 from core.feed.reasons import explain
 from core.feed.retention import JOB_KIND as RETENTION_KIND
 from core.feed.service import FeedService
-from core.feed.subscriptions import USAGE, Subscription, parse_subscribe, subscription_id
+from core.feed.subscriptions import (
+    SUBSCRIPTION_ID,
+    USAGE,
+    Subscription,
+    parse_subscribe,
+    subscription_id,
+)
 from core.feed.timelines import ORDERS, Order, Scope, normalise_topics
-from core.prompts.store import Editor
+from core.prompts.store import AuditEntry, Editor
 from core.services import Services
 from core.text import truncate
 from core.web.commands import privately
@@ -282,6 +288,8 @@ async def _subscribe(feed: FeedService, event: Event, svc: Services) -> list[Act
 
 
 async def _unsubscribe(feed: FeedService, event: Event, svc: Services) -> list[Action]:
+    if SUBSCRIPTION_ID.match(event.args.strip()):
+        return await _cancel(feed, event, svc, event.args.strip())
     subs = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
     if not subs:
         return _reply(event, "You have no digest subscriptions here.")
@@ -311,6 +319,25 @@ async def _unsubscribe(feed: FeedService, event: Event, svc: Services) -> list[A
     return _reply(event, "Unsubscribed: " + "; ".join(s.describe(svc.platforms) for s in chosen) + ".")
 
 
+async def _cancel(feed: FeedService, event: Event, svc: Services, sub_id: str) -> list[Action]:
+    """``/unsubscribe <id>``: one subscription by its id; a moderator may cancel anyone's in the community
+    (the web dashboard's list cancels through this), which the audit log records."""
+    sub = await feed.subscriptions.get(sub_id)
+    if sub is None or sub.community_key != event.community_key:
+        raise InvalidInput(f"There is no subscription {sub_id} here (see /subscriptions).")
+    own = sub.user == event.author.id
+    if not own and not event.author.is_moderator:
+        raise PermissionDenied("Only moderators can cancel someone else's subscription.")
+    await feed.subscriptions.remove(sub)
+    if own:
+        return _reply(event, f"Unsubscribed: {sub.describe(svc.platforms)}.")
+    editor = Editor(id=event.author.id, name=event.author.name, platform=event.platform)
+    whose = sub.user_name or sub.user
+    entry = AuditEntry(spec=f"subscription:{sub.id}", op="cancel", editor=editor, detail=whose)
+    await svc.prompts.store.record(event.community_key, entry)
+    return _reply(event, f"Cancelled {whose}'s subscription: {sub.describe(svc.platforms)}.")
+
+
 def _listing(subs: list[Subscription], platforms: PlatformCatalog) -> str:
     now = time.time()
     return "\n".join(
@@ -320,6 +347,15 @@ def _listing(subs: list[Subscription], platforms: PlatformCatalog) -> str:
 
 
 async def _subscriptions(feed: FeedService, event: Event, svc: Services) -> list[Action]:
+    if event.args.strip().lower() in ("community", "all"):
+        if not event.author.is_moderator:
+            raise PermissionDenied("Only moderators can see the whole community's subscriptions.")
+        every = await feed.subscriptions.for_community(event.platform, event.community)
+        if not every:
+            return _reply(event, "Nobody in this community has a digest subscription.")
+        lines = [f"{s.user_name or s.user}: {s.describe(svc.platforms)} (id {s.id})" for s in every]
+        cancel = "Cancel one with /unsubscribe <id>."
+        return _reply(event, "Digest subscriptions in this community:\n" + "\n".join(lines) + "\n" + cancel)
     subs = await feed.subscriptions.for_user(event.platform, event.community, event.author.id)
     if not subs:
         return _reply(event, "You have no digest subscriptions here. " + USAGE)
@@ -408,16 +444,17 @@ def commands(feed: FeedService) -> tuple[Command[Services], ...]:
         Command(
             "unsubscribe",
             "stop digests",
-            "unsubscribe [number|all]",
+            "unsubscribe [number|all|id]",
             partial(_unsubscribe, feed),
-            options=(Option("which", "number from /subscriptions, or all"),),
+            options=(Option("which", "number from /subscriptions, all, or an id (moderators: anyone's)"),),
             group="feed",
         ),
         Command(
             "subscriptions",
-            "your digest subscriptions",
-            "subscriptions",
+            "your digest subscriptions (moderators: community for everyone's)",
+            "subscriptions [community]",
             partial(_subscriptions, feed),
+            options=(Option("whose", "community: everyone's (moderators)", choices=("community",)),),
             group="feed",
         ),
         Command(

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -34,7 +34,6 @@ from core.feed.reasons import Reason, explain
 from core.feed.timelines import ORDERS, Scope
 from core.health import add_routes as add_ops_routes
 from core.web import app as web_app
-from core.web.auth import RoleCheck
 from core.web.reading import VisibleTimelines
 from core.web.signing import feed_token_holder
 from core.web.visibility import visible_to
@@ -67,14 +66,12 @@ class FeedHttp:
         host: str,
         port: int,
         base_url: str = "",
-        role_checks: Mapping[str, RoleCheck] | None = None,
     ) -> None:
         self.feed = feed
         self.platforms = feed.services.platforms
         self.host = host
         self.port = port
         self.base_url = base_url.rstrip("/")
-        self.role_checks = role_checks
         self._runner: web.AppRunner | None = None
         self.web: web_app.WebApp | None = None
 
@@ -84,7 +81,7 @@ class FeedHttp:
         add_ops_routes(app, self.feed.services)  # /readyz, /metrics (core/health.py)
         app.router.add_get(r"/feed.{fmt:(rss|atom|json)}", self._timeline)
         app.router.add_get(r"/stories/{sid:[A-Za-z0-9_-]{1,32}}", self._story)
-        self.web = web_app.install(app, self.feed.services, self.feed, self.role_checks)
+        self.web = web_app.install(app, self.feed.services, self.feed)
         return app
 
     async def _reader(self, request: web.Request) -> tuple[VisibleTimelines, Preferences]:

@@ -34,6 +34,7 @@ Every script runs in one partition (KEYS[1] is that partition's prefix); nothing
 ``P slot:<slot>``                                      subscription ids of this partition sharing one schedule
 ``P sent:<subscription>:<window end>``                 a digest window sent (``p`` pending, ``s`` sent)
 ``chorus:{c:<platform>:<community>}:feed:subs:<user>``  set of a user's subscription ids in a community
+``chorus:{c:<platform>:<community>}:feed:csubs``  set of a community's subscription ids (moderators' list)
 ``chorus:feed:sum:<hash>``                             cached summary of a story / intro of a digest (no tag)
 ``chorus:{feed}:poll:<source>``                        cursor of a polled source (and ``...:lock``)
 ``chorus:{c:<platform>:<community>}:feed:channels``    the community's opted-in channels (community-owned)
@@ -184,6 +185,12 @@ def user_subscriptions(platform: str, community: str, user: str) -> str:
 def sent_prefix(part: int) -> str:
     """The digests' scripts build a marker's name from this, the subscription id and the window."""
     return prefix(part) + SENT_
+
+
+def community_subscriptions(platform: str, community: str) -> str:
+    """Every subscription id of a community; the member ``""`` marks it complete (filled from the users'
+    sets once, for subscriptions made before it existed)."""
+    return keys.community(f"{platform}:{community}", "feed", "csubs")
 
 
 def sent(sub_id: str, window_end: float) -> str:

@@ -173,6 +173,10 @@ def _feed_scope(community: bool, community_key: str, topics: tuple[str, ...]) ->
     return Scope("community", community_key, topics) if community else Scope("all", "", topics)
 
 
+SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_-]{12}$")
+"""What ``subscription_id`` makes: 9 bytes of BLAKE2b in URL-safe base64 (``/unsubscribe <id>`` takes it)."""
+
+
 def subscription_id(platform: str, community: str, user: str, target: str) -> str:
     raw = "\x1f".join((platform, community, user, target)).encode()
     return base64.urlsafe_b64encode(hashlib.blake2b(raw, digest_size=9).digest()).decode()
@@ -273,7 +277,10 @@ class SubscriptionStore:
             await pipe.execute()
         # the person's index is the community's (another slot): written after, so it never names a
         # subscription that does not exist yet
-        await self.redis.sadd(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+        async with self.redis.pipeline(transaction=True) as pipe:  # both indexes are the community's
+            pipe.sadd(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+            pipe.sadd(fk.community_subscriptions(sub.platform, sub.community), sub.id)
+            await pipe.execute()
         return old
 
     async def remove(self, sub: Subscription) -> None:
@@ -281,7 +288,10 @@ class SubscriptionStore:
             pipe.delete(fk.subscription(sub.id))
             pipe.srem(fk.slot(fk.sub_part(sub.id), sub.schedule.slot), sub.id)
             await pipe.execute()
-        await self.redis.srem(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.srem(fk.user_subscriptions(sub.platform, sub.community, sub.user), sub.id)
+            pipe.srem(fk.community_subscriptions(sub.platform, sub.community), sub.id)
+            await pipe.execute()
 
     async def get(self, sub_id: str) -> Subscription | None:
         raw = await self.redis.get(fk.subscription(sub_id))
@@ -315,6 +325,19 @@ class SubscriptionStore:
         subs = await self.load(sorted(as_str(i) for i in ids))
         return sorted(subs, key=lambda s: s.created_at)
 
+    async def for_community(self, platform: str, community: str) -> list[Subscription]:
+        """Every subscription of a community (moderators see and cancel them), oldest first."""
+        index = fk.community_subscriptions(platform, community)
+        ids = {as_str(i) for i in await self.redis.smembers(index)}
+        if "" not in ids:  # not complete yet: add what the users' own sets hold, once
+            pattern = _glob_literal(fk.user_subscriptions(platform, community, "")) + "*"
+            async for key in self.redis.scan_iter(match=pattern, count=1000, _type="set"):
+                ids |= {as_str(i) for i in await self.redis.smembers(key)}
+            await self.redis.sadd(index, "", *ids)
+        ids.discard("")
+        subs = [s for s in await self.load(sorted(ids)) if (s.platform, s.community) == (platform, community)]
+        return sorted(subs, key=lambda s: (s.created_at, s.id))
+
     async def slot_members(self, slot: str, batch: int = 1000) -> AsyncIterator[list[str]]:
         """Subscription ids of a slot, in batches (SSCAN: no huge replies, no blocking)."""
         for part in range(fk.PARTITIONS):
@@ -325,3 +348,8 @@ class SubscriptionStore:
                     yield [as_str(c) for c in chunk]
                 if cursor == 0:
                     break
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` matched literally by a SCAN pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

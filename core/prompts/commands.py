@@ -86,8 +86,6 @@ async def handle(event: Event, svc: Services) -> list[Action]:
         match action:
             case "set":
                 reason, body = _take_reason(rest)
-                if not body.strip():
-                    raise InvalidInput(f"Give the new text: /prompt set {spec} <text>.")
                 version = await prompts.set_text(community, spec, body, editor, reason)
                 text = f"The {spec} prompt is now v{version.number}." + _note_platform(spec)
             case "history":

@@ -95,6 +95,18 @@ class Prompts:
             await self.store.remember(community_key, RecentRequest(text=text, platform=target))
 
     # -- changing (callers check that the editor moderates ``community``) --------------------------
+    async def check(self, community: str, spec: SlotSpec, text: str) -> str:
+        """What ``set_text`` would store, or the InvalidInput it would refuse with (the web app's live
+        check of a prompt being edited asks exactly this)."""
+        text = normalize(text)
+        if not text:
+            raise InvalidInput(f"Give the new text: /prompt set {spec} <text>.")
+        validate(spec.slot, text)
+        head = await self.store.head(community, spec)
+        if head is not None and not head.default and head.text == text:
+            raise InvalidInput(f"The {spec} prompt already has exactly this text (v{head.number}).")
+        return text
+
     async def set_text(
         self,
         community: str,
@@ -106,11 +118,7 @@ class Prompts:
         op: Literal["set", "import"] = "set",
     ) -> Version:
         """Validate and store a new version; an unchanged text is refused so history stays meaningful."""
-        text = normalize(text)
-        validate(spec.slot, text)
-        head = await self.store.head(community, spec)
-        if head is not None and not head.default and head.text == text:
-            raise InvalidInput(f"The {spec} prompt already has exactly this text (v{head.number}).")
+        text = await self.check(community, spec, text)
         version = Version(text=text, op=op, editor=editor, reason=reason)
         return await self.store.append(community, spec, version)
 

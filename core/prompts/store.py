@@ -33,7 +33,7 @@ RECENT_KEEP = 20
 RECENT_TTL_S = 14 * 86400
 RECENT_TEXT_CHARS = 1000
 
-Op = Literal["set", "rollback", "reset", "import", "setting"]
+Op = Literal["set", "rollback", "reset", "import", "setting", "edit", "cancel"]
 
 # Append a version and make it current, index the slot and audit the change: one atomic step.
 _APPEND = """
@@ -197,6 +197,15 @@ class PromptStore:
                 approximate=True,
             )
             await pipe.execute()
+
+    async def record(self, community: str, entry: AuditEntry) -> None:
+        """Add a change made elsewhere (a draft's text edited) to the community's audit log."""
+        await self.redis.xadd(
+            _audit_key(community),
+            {"spec": entry.spec, "entry": entry.model_dump_json(exclude={"spec", "version"})},
+            maxlen=AUDIT_MAXLEN,
+            approximate=True,
+        )
 
     # -- recent requests (preview material) ----------------------------------------------------
     async def remember(self, community: str, request: RecentRequest) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -18,8 +17,8 @@ from core.feed.service import FeedService
 from core.feed.timelines import ORDERS, Scope
 from core.services import Services
 from core.web import csrf, dashboard
-from core.web.auth import COOKIE, SESSION_TTL_S, RoleCheck, allow
-from core.web.cards import card
+from core.web.auth import COOKIE, SESSION_TTL_S, allow
+from core.web.cards import card, cards
 from core.web.render import STATIC, html, security_headers
 from core.web.state import PRE, STATE, Handler, WebApp, web_of
 
@@ -89,10 +88,9 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
     order = q.get("order", "hot")
     if order not in ORDERS:
         order = "hot"
-    reader = await app.reader(request)
     try:
         scope = Scope.parse(q.get("scope", "all"))
-        page = await reader.visible_page(scope, order, PAGE_SIZE, q.get("cursor") or None)  # type: ignore[arg-type]
+        reader, page = await app.read(request, scope, order, PAGE_SIZE, q.get("cursor") or None)  # type: ignore[arg-type]
     except UserError as exc:
         return html(
             "message.html",
@@ -119,7 +117,7 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
         **await app.context(
             request,
             title="Chorus feed",
-            cards=[card(s, app.services.platforms) for s in page.stories],
+            cards=cards(page.stories, app.services.platforms),
             cursor=page.cursor,
             order=order,
             orders=ORDERS,
@@ -221,14 +219,9 @@ def _too_many(request: web.Request) -> web.Response:
     )
 
 
-def install(
-    app: web.Application,
-    services: Services,
-    feed: FeedService,
-    role_checks: Mapping[str, RoleCheck] | None = None,
-) -> WebApp:
+def install(app: web.Application, services: Services, feed: FeedService) -> WebApp:
     """Add the pages to the feed's application (one port, one server)."""
-    state = WebApp(services, feed, role_checks or {})
+    state = WebApp(services, feed)
     app[STATE] = state
     app.middlewares.extend([security_headers, errors, csrf_check])
     app.router.add_get("/", feed_page)

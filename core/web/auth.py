@@ -3,29 +3,31 @@
 ``/dashboard`` issues a one-time link (a few minutes, single use) bound to the platform, community, user and
 role at issue time; opening it starts a session (a cookie holding ``<community>.<secret>``; Redis holds only
 the secret's SHA-256, under the community's hash tag). A session expires, ends on ``/dashboard signout``,
-and its moderator right is re-checked with the platform through a ``RoleCheck`` (cached ``ROLE_CACHE_S``)
-where an adapter provides one: a demoted moderator loses write access. Tokens are never logged.
+and on platforms with their own roles (Telegram, Discord) its moderator right is re-checked through the
+adapter's ``RoleCheck`` (``Services.roles``) once ``ROLE_CACHE_S`` have passed: a "no" turns the session into
+a member's for good (a demoted moderator loses write access), and while the platform cannot be asked (no
+answer, or its adapter does not run in this process) moderator rights are refused, nothing cached. On
+platforms without roles (console, X) the role given at sign-in stands. Tokens are never logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from core import keys
+from core.ports import RoleChecks
 from core.web.signing import b64, digest, unb64
 
 LINK_TTL_S = 300
 SESSION_TTL_S = 8 * 3600
 ROLE_CACHE_S = 60.0
+ROLE_TIMEOUT_S = 5.0  # a platform slower than this "cannot tell": the page answers without moderator rights
 COOKIE = "chorus_session"
-
-RoleCheck = Callable[[str, str], Awaitable[bool | None]]
-"""``(community, user) -> is moderator``, or None when the platform cannot tell right now."""
 
 
 class Identity(BaseModel):
@@ -47,6 +49,7 @@ class Session(Identity):
     expires: float
     checked_at: float
     digest: str = ""  # of the cookie's secret part (not stored in the record)
+    unconfirmed: bool = False  # a moderator the platform could not confirm just now (not stored either)
 
 
 def _split(token: str) -> tuple[str, str] | None:
@@ -65,9 +68,9 @@ def _token(community_key: str) -> tuple[str, str]:
 
 
 class Auth:
-    def __init__(self, redis: aioredis.Redis, role_checks: Mapping[str, RoleCheck] | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, roles: RoleChecks | None = None) -> None:
         self.redis = redis
-        self.role_checks = dict(role_checks or {})
+        self.roles = roles if roles is not None else RoleChecks(())
 
     async def issue_link(self, who: Identity) -> str:
         token, hashed = _token(who.community_key)
@@ -115,18 +118,30 @@ class Auth:
         now = time.time()
         if session.community_key != community_key or session.expires <= now:
             return None
-        check = self.role_checks.get(session.platform)
-        if session.moderator and check is not None and now - session.checked_at > ROLE_CACHE_S:
-            still = await check(session.community, session.user)
-            session.checked_at = now
-            if still is False:
-                session.moderator = False
-            await self._save(session)
+        await self._recheck(session, now)
         return session
+
+    async def _recheck(self, session: Session, now: float) -> None:
+        slot = self.roles.slot(session.platform)
+        if not session.moderator or slot is None or now - session.checked_at <= ROLE_CACHE_S:
+            return
+        check, still = slot.optional(), None
+        if check is not None:
+            try:
+                async with asyncio.timeout(ROLE_TIMEOUT_S):
+                    still = await check(session.community, session.user)
+            except TimeoutError:
+                still = None
+        if still is None:  # fail closed for this request; ask again on the next one
+            session.moderator, session.unconfirmed = False, True
+            return
+        session.checked_at = now
+        session.moderator = still
+        await self._save(session)
 
     async def _save(self, session: Session) -> None:
         ttl = max(1, int(session.expires - time.time()))
-        record = session.model_dump_json(exclude={"digest"})
+        record = session.model_dump_json(exclude={"digest", "unconfirmed"})
         await self.redis.set(keys.web_session(session.community_key, session.digest), record, ex=ttl)
 
     async def end(self, session: Session) -> None:

@@ -1,8 +1,17 @@
-"""What a story card shows, worked out once in Python (the template only prints it): a page renders 50."""
+"""A story card, rendered straight to HTML in Python: a feed page renders 50, and a Jinja2 macro call per
+card with its attribute lookups and escape calls cost as much as the page's timeline read.
+
+Everything a person wrote (text, names, links) goes through ``html.escape`` (quotes included: the same five
+characters Jinja2's autoescape replaces); only http(s) links become links and only https URLs become images
+(``core.web.render``). The markup is the one the stylesheet and the tests know (``article.card``,
+``.grouped``, ``.text`` with ``dir="auto"`` and ``<bdi>`` for names).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
 
 from core.catalog import PlatformCatalog
 from core.feed.items import FeedItem, Story
@@ -12,43 +21,25 @@ from core.web.render import image_url, safe_url, when
 CARD_CHARS = 600
 SOURCE_CHARS = 160
 FULL_CHARS = 20_000
+LINK = 'rel="noopener noreferrer nofollow"'
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    platform: str
-    label: str
-    author: str
-    text: str
-    link: str
+def _badge(name: str, platforms: PlatformCatalog) -> str:
+    return f'<span class="badge badge-{escape(name)}">{escape(platforms.label(name))}</span>'
 
 
-@dataclass(frozen=True, slots=True)
-class Card:
-    id: str
-    platforms: tuple[tuple[str, str], ...]  # (name, label)
-    author: str
-    when: str
-    image: str
-    text: str
-    remix: str
-    engagement: str
-    link: str
-    link_label: str
-    sources: tuple[Source, ...]  # the grouped items, shown when there are several (or on the story page)
-
-
-def _source(item: FeedItem, chars: int, platforms: PlatformCatalog) -> Source:
-    return Source(
-        item.platform,
-        platforms.label(item.platform),
-        item.author_name or item.author_id,
-        truncate(item.text, chars),
-        safe_url(item.link(platforms)),
+def _source(item: FeedItem, chars: int, platforms: PlatformCatalog) -> str:
+    link = safe_url(item.link(platforms))
+    original = f' <a href="{escape(link)}" {LINK}>original</a>' if link else ""
+    return (
+        f"<li>{_badge(item.platform, platforms)} <bdi>{escape(item.author_name or item.author_id)}</bdi>: "
+        f'<span class="text" dir="auto">{escape(truncate(item.text, chars))}</span>{original}</li>'
     )
 
 
-def card(story: Story, platforms: PlatformCatalog, *, full: bool = False) -> Card:
+def card(story: Story, platforms: PlatformCatalog, *, full: bool = False) -> Markup:
+    """The card of a story: its lead item, engagement, links, and its grouped sources when it has several
+    (all of them, at full length, on the story page: ``full``)."""
     lead = story.lead
     e = story.engagement
     engagement = f"{e['reactions']} reactions · {e['replies']} replies · {e['reposts']} reposts"
@@ -57,22 +48,38 @@ def card(story: Story, platforms: PlatformCatalog, *, full: bool = False) -> Car
     if len(story.items) > 1:
         engagement += f" · {len(story.items)} sources"
     image = next((u for kind, url in lead.media if kind == "image" and (u := image_url(url))), "")
-    grouped = full or len(story.items) > 1
-    return Card(
-        id=story.id,
-        platforms=tuple((p, platforms.label(p)) for p in story.platforms),
-        author=lead.author_name or lead.author_id,
-        when=when(lead.created_at),
-        image=image,
-        text=truncate(lead.text, FULL_CHARS if full else CARD_CHARS),
-        remix=truncate(lead.remix, 200) if lead.remix else "",
-        engagement=engagement,
-        link=safe_url(lead.link(platforms)),
-        link_label=f"Original on {platforms.label(lead.platform)}",
-        sources=tuple(
-            _source(i, FULL_CHARS if full else SOURCE_CHARS, platforms)
-            for i in sorted(story.items, key=lambda i: (i.created_at, i.id))
+    link = safe_url(lead.link(platforms))
+    chars = FULL_CHARS if full else CARD_CHARS
+    out = [
+        f'<article class="card" id="s-{escape(story.id)}">\n  <header>\n    <span class="platforms">',
+        *(_badge(p, platforms) for p in story.platforms),
+        f'</span>\n    <span class="author"><bdi>{escape(lead.author_name or lead.author_id)}</bdi></span>\n'
+        f"    <time>{when(lead.created_at)}</time>\n  </header>\n",
+    ]
+    if image:
+        out.append(
+            f'  <img class="media" src="{escape(image)}" alt="Image from the original post" loading="lazy">\n'
         )
-        if grouped
-        else (),
-    )
+    out.append(f'  <p class="text" dir="auto">{escape(truncate(lead.text, chars))}</p>\n')
+    if lead.remix:
+        remix = escape(truncate(lead.remix, 200))
+        out.append(f'  <p class="remix" dir="auto">Made from the request: <bdi>{remix}</bdi></p>\n')
+    out.append(f'  <footer>\n    <span class="eng">{escape(engagement)}</span>\n')
+    if link:
+        label = escape(f"Original on {platforms.label(lead.platform)}")
+        out.append(f'    <a href="{escape(link)}" {LINK}>{label}</a>\n')
+    if not full:
+        out.append(f'    <a href="/story/{escape(story.id)}">Story</a>\n')
+    out.append("  </footer>\n")
+    if full or len(story.items) > 1:
+        sources = sorted(story.items, key=lambda i: (i.created_at, i.id))
+        chars = FULL_CHARS if full else SOURCE_CHARS
+        out.append('  <ul class="grouped">\n')
+        out.extend(f"    {_source(i, chars, platforms)}\n" for i in sources)
+        out.append("  </ul>\n")
+    out.append("</article>\n")
+    return Markup("".join(out))  # noqa: S704 - every value in it went through html.escape above
+
+
+def cards(stories: list[Story], platforms: PlatformCatalog) -> Markup:
+    return Markup("").join(card(s, platforms) for s in stories)

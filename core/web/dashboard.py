@@ -1,4 +1,5 @@
-"""The moderator dashboard of one community: prompts, approval queue, feed channels and visibility, usage.
+"""The moderator dashboard of one community: prompts, approval queue, feed channels and visibility, usage
+(with refusals), everyone's digest subscriptions.
 
 Every page checks that the session belongs to the community in the URL and that its (re-checked) role is
 moderator; every form runs the chat command it stands for (``core.web.actions``), so a refusal, a
@@ -19,6 +20,7 @@ from core.assistant.quotas import Quotas
 from core.catalog import PlatformCatalog
 from core.decode import as_str
 from core.errors import InvalidInput
+from core.feed.subscriptions import SUBSCRIPTION_ID
 from core.prompts.slots import Slot, SlotSpec
 from core.web.actions import Outcome, run_command
 from core.web.auth import Session
@@ -29,6 +31,7 @@ from core.web.visibility import is_public
 
 BASE = r"/m/{platform:[a-z0-9_-]{1,32}}/{community:[^/]{1,128}}"
 MAX_PENDING_SHOWN = 50
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Refused(Exception):
@@ -46,6 +49,11 @@ async def _moderator(request: web.Request) -> tuple[WebApp, Session]:
         message = "Sign in first: send /dashboard in your community's chat for a link."
     elif session.community_key != wanted:
         message = "Your session belongs to another community. Sign in from this community's chat."
+    elif session.unconfirmed:
+        label = app.services.platforms.label(session.platform)
+        message = (
+            f"{label} did not confirm just now that you are still a moderator here. Try again in a minute."
+        )
     elif not session.moderator:
         message = "Only moderators of this community can open its dashboard."
     else:
@@ -87,9 +95,8 @@ async def overview(
             result=result,
             public=await is_public(svc.redis, ck),
             channels=await app.feed.channels(ck),
-            subscriptions=await app.feed.subscriptions.for_user(
-                session.platform, session.community, session.user
-            ),
+            subscriptions=await app.feed.subscriptions.for_community(session.platform, session.community),
+            platforms=svc.platforms,
             days=days,
             quota=quota,
             audit=audit,
@@ -108,6 +115,16 @@ async def feed_settings(request: web.Request, app: WebApp, session: Session) -> 
         result = await run_command(app.services, session, "feed", f"{action} {value}")
     else:
         result = Outcome("Choose what to change.", 0)
+    return await overview(request, app, session, result)
+
+
+async def subscription_cancel(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """Cancel one of the community's digest subscriptions: ``/unsubscribe <id>``, as a moderator in chat."""
+    sub_id = str((await request.post()).get("subscription", "")).strip()
+    if SUBSCRIPTION_ID.match(sub_id):
+        result = await run_command(app.services, session, "unsubscribe", sub_id)
+    else:
+        result = Outcome("Choose a subscription to cancel.", 0)
     return await overview(request, app, session, result)
 
 
@@ -175,6 +192,20 @@ async def prompt_change(request: web.Request, app: WebApp, session: Session) -> 
     return await prompt_page(request, app, session, result, draft)
 
 
+async def prompt_check(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """The live check of a prompt being edited (``static/prompt.js``): the validator ``/prompt set`` runs,
+    its message word for word, nothing stored. Moderators only, CSRF-checked like every POST."""
+    spec = _spec(request, app.services.platforms)
+    text = str((await request.post()).get("text", ""))
+    try:
+        await app.services.prompts.check(session.community_key, spec, text)
+    except InvalidInput as exc:
+        return web.json_response({"ok": False, "message": exc.user_message}, headers=NO_STORE)
+    return web.json_response(
+        {"ok": True, "message": f"The {spec} prompt can be saved as it is."}, headers=NO_STORE
+    )
+
+
 # -- approval queue ------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True, slots=True)
 class Pending:
@@ -212,7 +243,11 @@ async def pending_drafts(app: WebApp, community_key: str) -> list[Pending]:
 
 
 async def queue_page(
-    request: web.Request, app: WebApp, session: Session, result: Outcome | None = None
+    request: web.Request,
+    app: WebApp,
+    session: Session,
+    result: Outcome | None = None,
+    kept: dict[str, str] | None = None,
 ) -> web.Response:
     return html(
         "queue.html",
@@ -222,25 +257,49 @@ async def queue_page(
             tab="queue",
             result=result,
             pending=await pending_drafts(app, session.community_key),
+            kept=kept or {},  # draft id -> an edit the command refused, kept in its editor
             now=time.time(),
         ),
     )
 
 
 async def queue_change(request: web.Request, app: WebApp, session: Session) -> web.Response:
+    """Approve or reject a draft; with an edited text, ``/edit`` makes the new version first (same checks,
+    same messages, same audit as in chat) and approving then publishes that version."""
     form = await request.post()
     op, draft_id = str(form.get("op", "")), str(form.get("draft", "")).strip()[:32]
-    if op in ("approve", "reject") and draft_id.isalnum():
-        result = await run_command(app.services, session, op, draft_id)
-    else:
-        result = Outcome("Choose a draft to approve or reject.", 0)
-    return await queue_page(request, app, session, result)
+    if op not in ("approve", "reject", "edit") or not draft_id.isalnum():
+        return await queue_page(request, app, session, Outcome("Choose a draft to approve or reject.", 0))
+    if op == "reject":
+        return await queue_page(request, app, session, await run_command(app.services, session, op, draft_id))
+    text = str(form.get("text", "")).replace("\r\n", "\n")
+    svc = app.services
+    edited: Outcome | None = None
+    if "text" in form and text.strip() != await _draft_text(app, session, draft_id):
+        edited = await run_command(svc, session, "edit", f"{draft_id} {text}")
+        if not edited.drafts:  # refused: say why and keep the text in its editor
+            return await queue_page(request, app, session, edited, {draft_id: text})
+        draft_id = edited.drafts[0]
+    if op == "edit":
+        return await queue_page(request, app, session, edited or Outcome("Nothing changed.", 0))
+    approved = await run_command(svc, session, "approve", draft_id)
+    if edited is not None:
+        approved = Outcome(f"{edited.text}\n\n{approved.text}", edited.enqueued + approved.enqueued)
+    return await queue_page(request, app, session, approved)
+
+
+async def _draft_text(app: WebApp, session: Session, draft_id: str) -> str | None:
+    store = DraftStore(app.services.redis, ttl_s=app.services.settings.draft_ttl_s)
+    draft = await store.get(session.community_key, draft_id)
+    return draft.text if draft is not None else None
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(BASE, _guarded(overview))
     app.router.add_post(BASE + "/feed", _guarded(feed_settings))
+    app.router.add_post(BASE + "/subscriptions", _guarded(subscription_cancel))
     app.router.add_get(BASE + "/prompts/{slot}", _guarded(prompt_page))
     app.router.add_post(BASE + "/prompts/{slot}", _guarded(prompt_change))
+    app.router.add_post(BASE + "/prompts/{slot}/check", _guarded(prompt_check))
     app.router.add_get(BASE + "/queue", _guarded(queue_page))
     app.router.add_post(BASE + "/queue", _guarded(queue_change))

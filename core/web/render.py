@@ -2,7 +2,8 @@
 
 Everything a person wrote (messages, prompts, names) is data: it is escaped, isolated for bidirectional text
 (``dir="auto"`` and ``<bdi>``) and wrapped anywhere, so markup, scripts, bidi overrides and 50 KB lines
-neither run nor break a page. The Content-Security-Policy allows no inline script or style at all.
+neither run nor break a page. The Content-Security-Policy allows no inline script or style at all: the one
+script (``static/prompt.js``, the live check of a prompt) is a local file, and pages work without it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.text import truncate
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {

@@ -3,19 +3,19 @@ feed, sign-in, the server key, and the request's session looked up once."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from core.feed.service import FeedService
+from core.feed.timelines import Order, Page, Scope
 from core.services import Services
 from core.web import csrf
-from core.web.auth import COOKIE, Auth, RoleCheck, Session
+from core.web.auth import COOKIE, Auth, Session
 from core.web.reading import VisibleTimelines
 from core.web.signing import server_key
-from core.web.visibility import visible_to
 
 STATE: web.AppKey[WebApp] = web.AppKey("chorus_web")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("chorus_session")
@@ -26,10 +26,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class WebApp:
     """What every page needs: the services, the feed, sign-in and the server key."""
 
-    def __init__(self, services: Services, feed: FeedService, role_checks: Mapping[str, RoleCheck]) -> None:
+    def __init__(self, services: Services, feed: FeedService) -> None:
         self.services = services
         self.feed = feed
-        self.auth = Auth(services.redis, role_checks)
+        self.auth = Auth(services.redis, services.roles)
         self._key: bytes | None = None
 
     async def key(self) -> bytes:
@@ -47,7 +47,17 @@ class WebApp:
     async def reader(self, request: web.Request) -> VisibleTimelines:
         session = await self.session(request)
         own = [session.community_key] if session else []
-        return VisibleTimelines(self.feed.timelines, await visible_to(self.services.redis, own))
+        return await VisibleTimelines.for_reader(self.feed.timelines, self.services.redis, own)
+
+    async def read(
+        self, request: web.Request, scope: Scope, order: Order, limit: int, cursor: str | None
+    ) -> tuple[VisibleTimelines, Page]:
+        """The page of ``scope`` this request may see, and its reader (what it may see)."""
+        session = await self.session(request)
+        own = [session.community_key] if session else []
+        return await VisibleTimelines.read(
+            self.feed.timelines, self.services.redis, own, scope, order, limit, cursor
+        )
 
     async def csrf_token(self, request: web.Request) -> str:
         session = await self.session(request)

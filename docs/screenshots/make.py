@@ -17,8 +17,10 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
+from core import refusals  # noqa: E402
 from core.assistant.drafts import Draft, ShareTarget  # noqa: E402
 from core.contract import Author, DirectMessage, Event, EventKind  # noqa: E402
+from core.errors import ContentRefused, QuotaExceeded  # noqa: E402
 from core.feed.http import FeedHttp  # noqa: E402
 from core.feed.items import FeedItem  # noqa: E402
 from core.redis_server import EmbeddedRedis, connect  # noqa: E402
@@ -72,14 +74,14 @@ POSTS = [
 ]
 
 
-async def command(services: Services, text: str, moderator: bool = True) -> list[object]:
+async def command(services: Services, text: str, moderator: bool = True, user: str = "Ada") -> list[object]:
     name, _, args = text.lstrip("/").partition(" ")
     event = Event(
         kind=EventKind.COMMAND,
         platform="console",
         community=COMMUNITY,
         channel="general",
-        author=Author(id="ada", name="Ada", is_moderator=moderator),
+        author=Author(id=user.lower(), name=user, is_moderator=moderator),
         command=name,
         args=args,
         text=text,
@@ -129,6 +131,11 @@ async def seed(services: Services) -> None:
                 tokens_out=180,
                 now=now - day * 86400,
             )
+        for n in range((day * 5) % 4):  # a few requests refused each day, as the chart shows them
+            refused = QuotaExceeded("over") if n % 2 == 0 else ContentRefused("flagged")
+            await refusals.count(services.redis, f"console:{COMMUNITY}", refused, now=now - day * 86400)
+    await command(services, "/subscribe daily 08:00", moderator=False, user="Lena")
+    await command(services, "/subscribe weekly fri 17:00 all", moderator=False, user="Kofi")
     draft = Draft(
         community_key=f"console:{COMMUNITY}",
         platform="console",
@@ -168,6 +175,8 @@ async def main() -> None:
                     await page.wait_for_load_state()
                     await page.screenshot(path=str(HERE / "dashboard.png"))
                     await page.goto(base + f"/m/console/{COMMUNITY}/prompts/persona")
+                    await page.fill("#text", "You are the Makers Guild's upbeat host in {communty}.")
+                    await page.wait_for_selector("#live-check[data-state=refused]")  # the live check
                     await page.screenshot(path=str(HERE / "prompt.png"))
                     await browser.close()
             finally:

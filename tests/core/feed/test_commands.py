@@ -188,3 +188,20 @@ async def test_console_digest_with_the_bundled_model(services: Services) -> None
         "via Console by you: #console",
         "via Console by you: #console (×2)",  # the launch, posted twice, is one story
     ]
+
+
+async def test_moderators_list_and_cancel_anyones_subscription_by_id(services: Services) -> None:
+    await _say(services, "subscribe daily 08:00")  # Ada's
+    await _say(services, "subscribe weekly mon 09:00", Author(id="u2", name="Bo"))
+    assert "Only moderators" in await _say(services, "subscriptions community")
+    listing = await _say(services, "subscriptions community", MOD)
+    ids = re.findall(r"\(id ([A-Za-z0-9_-]{12})\)", listing)
+    assert len(ids) == 2 and "Ada: daily at 08:00" in listing and "Bo: weekly on Mon at 09:00" in listing
+    bo = ids[1]
+    assert "Only moderators can cancel someone else's" in await _say(services, f"unsubscribe {bo}")
+    assert "no subscription" in await _say(services, f"unsubscribe {bo}", MOD, community="elsewhere")
+    assert (await _say(services, f"unsubscribe {bo}", MOD)).startswith("Cancelled Bo's subscription: weekly")
+    assert "no digest subscriptions" in await _say(services, "subscriptions", Author(id="u2"))
+    assert (await _say(services, f"unsubscribe {ids[0]}")).startswith("Unsubscribed: daily at 08:00")  # own
+    audit = await services.prompts.store.audit("test:c1")
+    assert [(a.op, a.spec, a.detail) for a in audit] == [("cancel", f"subscription:{bo}", "Bo")]

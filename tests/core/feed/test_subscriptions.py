@@ -7,6 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.errors import InvalidInput
+from core.feed import keys as fk
 from core.feed.subscriptions import Schedule, Subscription, SubscriptionStore, parse_subscribe
 
 pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
@@ -93,3 +94,26 @@ async def test_store_indexes_by_slot_and_user(redis: aioredis.Redis) -> None:
     assert await store.for_user("telegram", "-2", "u") == []  # another community sees nothing
     await store.remove(moved)
     assert await store.get("s1") is None and await store.for_user("telegram", "-1", "u") == []
+
+
+async def test_a_communitys_subscriptions_are_listed_including_those_made_before_the_index(
+    redis: aioredis.Redis,
+) -> None:
+    store = SubscriptionStore(redis)
+    old = Subscription(
+        id="s-old", platform="telegram", community="-1", channel="c", user="u1", created_at=1.0
+    )
+    other = Subscription(id="s-other", platform="telegram", community="-1:x", channel="c", user="u9")
+    for sub in (old, other):
+        await store.save(sub)
+    await redis.delete(fk.community_subscriptions("telegram", "-1"))  # as before the community index existed
+    await redis.delete(fk.community_subscriptions("telegram", "-1:x"))
+    new = Subscription(
+        id="s-new", platform="telegram", community="-1", channel="c", user="u2", created_at=2.0
+    )
+    await store.save(new)
+    assert [s.id for s in await store.for_community("telegram", "-1")] == ["s-old", "s-new"]
+    assert [s.id for s in await store.for_community("telegram", "-1:x")] == ["s-other"]  # no prefix mix-up
+    await store.remove(old)
+    assert [s.id for s in await store.for_community("telegram", "-1")] == ["s-new"]
+    assert await redis.sismember(fk.community_subscriptions("telegram", "-1"), "")  # complete: no scan again

@@ -12,10 +12,11 @@ import redis.asyncio as aioredis
 from core import keys
 from core.contract import Author, DirectMessage, EventKind
 from core.feed.http import FeedHttp
+from core.ports import RoleChecks
 from core.router import Router
 from core.services import Services
 from core.web import auth as auth_module
-from core.web.auth import Auth, Identity, allow
+from core.web.auth import Auth, Identity, Session, allow
 from core.web.signing import digest
 from tests.support import event, feed_of
 
@@ -92,24 +93,46 @@ async def test_sessions_end_on_signout_from_chat_and_expire(services: Services) 
 
 
 async def test_a_demoted_moderator_loses_the_right_after_the_cache(redis: aioredis.Redis) -> None:
-    answers: list[bool | None] = [None, False]
+    answers: list[bool | None] = [None, True, False]
 
     async def still_moderator(community: str, user: str) -> bool | None:
         assert (community, user) == ("c1", "ada")
         return answers.pop(0)
 
-    auth = Auth(redis, {"test": still_moderator})
+    roles = RoleChecks(["test"])
+    auth = Auth(redis, roles)
     redeemed = await auth.redeem(await auth.issue_link(ADA))
     assert redeemed is not None
-    cookie, _ = redeemed
-    session = await auth.session(cookie)
-    assert session is not None and session.moderator and answers == [None, False]  # cached: not asked yet
-    for expected in (True, False):  # the platform cannot tell (kept), then says no (dropped)
-        record = session.model_copy(update={"checked_at": time.time() - auth_module.ROLE_CACHE_S - 1})
-        record.digest = session.digest
+    cookie, first = redeemed
+
+    async def stale() -> Session | None:
+        record = first.model_copy(update={"checked_at": time.time() - auth_module.ROLE_CACHE_S - 1})
         await auth._save(record)
-        session = await auth.session(cookie)
-        assert session is not None and session.moderator is expected
+        return await auth.session(cookie)
+
+    session = await stale()  # the platform does not run here yet: refused for now, not cached
+    assert session is not None and not session.moderator and session.unconfirmed
+    roles.slot("test").provide(still_moderator)  # type: ignore[union-attr]
+    session = await auth.session(cookie)  # the platform cannot tell: refused for this request only
+    assert session is not None and not session.moderator and session.unconfirmed and answers == [True, False]
+    session = await auth.session(cookie)  # asked again: still a moderator, cached
+    assert session is not None and session.moderator and not session.unconfirmed and answers == [False]
+    session = await auth.session(cookie)
+    assert session is not None and session.moderator and answers == [False]  # within the cache: not asked
+    session = await stale()  # the platform says no: a member's session for good
+    assert session is not None and not session.moderator and not session.unconfirmed and answers == []
+    session = await auth.session(cookie)
+    assert session is not None and not session.moderator
+
+
+async def test_a_platform_without_roles_keeps_the_role_given_at_sign_in(redis: aioredis.Redis) -> None:
+    auth = Auth(redis, RoleChecks(["telegram", "discord"]))
+    redeemed = await auth.redeem(await auth.issue_link(ADA.model_copy(update={"platform": "console"})))
+    assert redeemed is not None
+    record = redeemed[1].model_copy(update={"checked_at": 0.0})
+    await auth._save(record)
+    session = await auth.session(redeemed[0])
+    assert session is not None and session.moderator and not session.unconfirmed
 
 
 async def test_sign_in_attempts_are_rate_limited(services: Services) -> None:

@@ -15,11 +15,13 @@ import redis.asyncio as aioredis
 
 from core import keys
 from core.contract import Author, EventKind
+from core.prompts.slots import SlotSpec
 from core.router import Router
 from core.settings import Settings
 from core.web.signing import digest
 from tests.core.web.stack import COMMUNITY, Stack, browser, running
-from tests.support import event
+from tests.fakes.openai_api import moderation
+from tests.support import event, feed_of
 
 pytestmark = pytest.mark.timeout(240)
 DASH = f"/m/console/{COMMUNITY}"
@@ -102,6 +104,73 @@ async def test_moderator_edits_the_persona_the_next_draft_uses_it_and_rolls_it_b
     assert "rollback persona v3" in audit or "rollback persona" in audit
 
 
+async def test_prompt_edits_are_checked_live_with_the_chat_messages_and_work_without_script(
+    stack: Stack, chromium: Any
+) -> None:
+    page = await sign_in(chromium, await stack.link())
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    await page.goto(stack.base + DASH + "/prompts/persona")
+
+    async def chat_says(text: str) -> str:
+        answer = await Router(stack.services).route(
+            event(
+                EventKind.COMMAND,
+                command="prompt",
+                args=f"set persona {text}",
+                platform="console",
+                community=COMMUNITY,
+                author=Author(id="ada", is_moderator=True),
+            )
+        )
+        return answer[0].text  # type: ignore[union-attr]
+
+    bad = "You are {nope} and {bot_name"
+    await page.fill("#text", bad)  # typing: the check runs after a pause, nothing is submitted
+    await page.wait_for_selector("#live-check[data-state=refused]")
+    assert await page.text_content("#live-check") == await chat_says(bad)  # word for word
+    good = "You are {bot_name}, the helper of {community}."
+    await page.fill("#text", good)
+    await page.wait_for_selector("#live-check[data-state=ok]")
+    assert await page.text_content("#live-check") == "The persona prompt can be saved as it is."
+    await page.fill("#text", "")
+    await page.wait_for_selector("#live-check[data-state=refused]")
+    assert await page.text_content("#live-check") == await chat_says("")
+    versions, _ = await stack.services.prompts.store.versions(
+        f"console:{COMMUNITY}", SlotSpec.parse("persona", None)
+    )
+    assert versions == []  # checking saved nothing (the chat's refusals above neither)
+    assert problems == [] and all(url.startswith(stack.base) for url in requested)  # CSP kept, all local
+    assert any(url.endswith("/static/prompt.js") for url in requested)
+
+    # the endpoint is a moderator's POST with the session's CSRF token, like every write
+    check = stack.base + DASH + "/prompts/persona/check"
+    token = await page.input_value("#prompt-form input[name=csrf]")
+    assert (await page.request.post(check, form={"text": good})).status == 403
+    assert (await page.request.post(check, form={"text": good, "csrf": token})).ok
+    member = await sign_in(chromium, await stack.link(user="bob", moderator=False))
+    member_token = await member.input_value("form[action='/signout'] input[name=csrf]")
+    refused = await member.request.post(check, form={"text": good, "csrf": member_token})
+    assert refused.status == 403 and "Only moderators" in await refused.text()
+
+    # without JavaScript the same page saves and refuses through the form
+    context = await chromium.new_context(java_script_enabled=False)
+    plain = await context.new_page()
+    await plain.goto(await stack.link())
+    await plain.click("#signin")
+    await plain.goto(stack.base + DASH + "/prompts/persona")
+    await plain.fill("#text", bad)
+    await plain.click("#save")
+    assert (await plain.text_content("#result") or "").strip() == (await chat_says(bad)).strip()
+    assert await plain.text_content("#live-check") == ""
+    await plain.fill("#text", good)
+    await plain.click("#save")
+    assert (await plain.text_content("#result") or "").strip() == "The persona prompt is now v1."
+
+
 async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
     await stack.type("/prompt approval on")
     printed = await stack.say_as("@chorus write a post about the harbour festival", user="bob")
@@ -127,6 +196,83 @@ async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: A
     assert again.status == 200 and "has nothing waiting for approval" in await again.text()
     await stack.type("/help")
     assert stack.output().count("(posted to #announcements)") == 1
+
+
+async def test_a_pending_draft_is_edited_in_the_browser_then_approved_as_edited(
+    stack: Stack, chromium: Any
+) -> None:
+    await stack.type("/prompt approval on")
+    printed = await stack.say_as("@chorus write a post about the lighthouse tour", user="bob")
+    draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
+    printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
+    assert "needs a moderator's approval" in printed
+
+    page = await sign_in(chromium, await stack.link())
+    await page.goto(stack.base + DASH + "/queue")
+    card = page.locator(f"#draft-{draft_id}")
+    original = await page.input_value(f"#text-{draft_id}")
+    assert "#lighthouse" in original
+    too_long = "x" * 4001  # the console holds 4000 characters: refused with the chat's message, text kept
+    await card.locator("textarea").fill(too_long)
+    await card.locator("button.approve").click()
+    result = await page.text_content("#result") or ""
+    assert "That is 4001 characters; a post on Console holds at most 4000. Shorten it." in result
+    assert await page.input_value(f"#text-{draft_id}") == too_long  # nothing lost
+    assert await page.locator(f"#draft-{draft_id}").count() == 1  # still waiting, unchanged
+
+    edited = "Lighthouse tour on Saturday at 10.\nBring <b>good</b> shoes & water."
+    await page.locator(f"#text-{draft_id}").fill(edited)
+    await page.locator(f"#draft-{draft_id} button.approve").click()
+    result = await page.text_content("#result") or ""
+    new_id = re.search(r"Draft ([0-9a-f]{16}) \(post", result).group(1)  # type: ignore[union-attr]
+    assert new_id != draft_id and f"replacing draft {draft_id}" in result
+    assert f"Draft {new_id} is on its way to console:local/announcements" in result
+    assert await page.locator(".pending").count() == 0  # neither the old nor the new version waits
+
+    await stack._wait_for(lambda: "(posted to #announcements)" in stack.output(), 20, "the approved post")
+    posted = [line for line in stack.output().splitlines() if "(posted to #announcements)" in line]
+    assert len(posted) == 1 and posted[0].endswith("Lighthouse tour on Saturday at 10.")  # as edited
+    assert stack.output().split("(posted to #announcements) ")[1].split("\n[#")[0] == edited  # exactly
+    audit = await stack.type("/prompt audit")
+    assert f"ada (console) · edit draft:{draft_id} = now draft {new_id} (v2)" in audit
+
+
+async def test_the_dashboard_charts_refusals_and_cancels_anyones_subscription(
+    stack: Stack, chromium: Any
+) -> None:
+    stack.api.script("moderations", moderation("violence"))  # the next request is refused by moderation
+    assert "I can't write that" in await stack.say_as("@chorus write a post about a brawl", user="bob")
+    for _ in range(6):  # five sign-in links per ten minutes: the sixth is over the quota
+        said = await stack.say_as("/dashboard", user="carol")
+    assert "several sign-in links" in said
+    assert "Subscribed" in await stack.say_as("/subscribe daily 08:00", user="bob")
+    assert "Subscribed" in await stack.say_as("/subscribe weekly monday 09:00", user="dan")
+    assert "Subscribed" in await stack.say_as("/subscribe daily 07:00", user="eve", community="elsewhere")
+
+    page = await sign_in(chromium, await stack.link())
+    row = (await page.locator("#usage tr").nth(1).inner_text()).split("\t")
+    assert row[-3:] == ["1", "0", "1"]  # today: one over a quota, none over the money cap, one by moderation
+    titles = await page.eval_on_selector_all(
+        "svg.chart rect.refused title", "els => els.map(e => e.textContent)"
+    )
+    assert titles[-1].endswith("2 refused (1 over a quota, 0 over the money cap, 1 by moderation)")
+
+    listed = await page.inner_text("#subscriptions")
+    assert "Bob" in listed and "Dan" in listed and "Eve" not in listed  # this community's, everyone's
+    bob = next(
+        s
+        for s in await feed_of(stack.services).subscriptions.for_community("console", COMMUNITY)
+        if s.user == "bob"
+    )
+    await page.locator(f"#sub-{bob.id} button.cancel").click()
+    assert (await page.text_content("#result") or "").startswith(
+        "Cancelled Bob's subscription: daily at 08:00"
+    )
+    listed = await page.inner_text("#subscriptions")
+    assert "Bob" not in listed and "Dan" in listed
+    assert "You have no digest subscriptions here" in await stack.say_as("/subscriptions", user="bob")
+    audit = await stack.type("/prompt audit")
+    assert f"ada (console) · cancel subscription:{bob.id} = Bob" in audit
 
 
 async def test_a_member_cannot_open_or_submit_moderator_pages(stack: Stack, chromium: Any) -> None:
@@ -295,7 +441,9 @@ async def test_the_hostile_corpus_runs_nothing_and_breaks_no_layout(stack: Stack
     sources = await page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src'))")
     assert sources and all(s == 'https://e.x/a.png"onerror="x' for s in sources)  # javascript: never an image
     await page.goto(stack.base + DASH + "/queue")
-    assert "<img src=x onerror" in await page.inner_text("main")
+    assert (
+        "<img src=x onerror" in await page.locator(".pending textarea").input_value()
+    )  # text, in its editor
 
 
 async def test_anonymous_visitors_see_only_public_communities(stack: Stack, chromium: Any) -> None:

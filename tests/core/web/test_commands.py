@@ -129,3 +129,48 @@ async def test_reject_turns_down_a_waiting_share(services: Services) -> None:
     assert said == f"Draft {draft.id} will not be published to x:acct/main."
     assert await assistant.store.pending("test:c1", draft.id) == []
     assert "nothing waiting" in text(await run(services, "approve", draft.id, moderator=True))
+
+
+async def test_edit_replaces_a_drafts_text_as_its_next_version_and_moves_its_waiting_shares(
+    services: Services,
+) -> None:
+    assistant = assistant_of(services)
+    assert assistant is not None
+    draft = await assistant.store.save(
+        Draft(community_key="test:c1", platform="test", channel="general", author_id="u2", parts=["A post."])
+    )
+    x = ShareTarget(platform="x", community="acct", channel="main")
+    await assistant.store.add_pending(draft, x)
+    assert "Only the person who asked" in text(await run(services, "edit", f"{draft.id} Mine now."))
+    assert "There is no draft" in text(await run(services, "edit", f"{draft.id} Hi.", community="c2"))
+    assert text(await run(services, "edit", draft.id, moderator=True)).startswith("Use /edit <draft id>")
+    assert "already says that" in text(await run(services, "edit", f"{draft.id} A post.", moderator=True))
+    too_long = text(await run(services, "edit", f"{draft.id} {'x' * 1001}", moderator=True))
+    assert too_long == "That is 1001 characters; a post on Test holds at most 1000. Shorten it."
+    assert await assistant.store.pending("test:c1", draft.id) == [x]  # refusals change nothing
+
+    actions = await run(services, "edit", f"{draft.id} Better words,\nreally.", user="u2")  # its author
+    shown = text(actions)
+    assert f"replacing draft {draft.id}; waiting for approval to x:acct/main" in shown
+    new_id = next(a.ref for a in actions if isinstance(a, Reply) and a.ref).split(":")[1]
+    edited = await assistant.store.get("test:c1", new_id)
+    assert edited is not None and edited.parts == ["Better words,\nreally."]
+    assert (edited.parent, edited.version, edited.author_id) == (draft.id, 2, "u2")
+    assert await assistant.store.pending("test:c1", draft.id) == []
+    assert await assistant.store.pending("test:c1", new_id) == [x]
+    audit = await services.prompts.store.audit("test:c1")
+    assert (audit[0].spec, audit[0].op, audit[0].editor.id) == (f"draft:{draft.id}", "edit", "u2")
+
+    thread = await assistant.store.save(
+        Draft(
+            community_key="test:c1", platform="test", channel="g", author_id="u2", kind="thread", parts=["1"]
+        )
+    )
+    actions = await run(services, "edit", f"{thread.id} First part.\n\n  \nSecond part.", moderator=True)
+    new_thread = next(a.ref for a in actions if isinstance(a, Reply) and a.ref).split(":")[1]
+    stored = await assistant.store.get("test:c1", new_thread)
+    assert stored is not None and stored.parts == ["First part.", "Second part."]
+    picture = await assistant.store.save(
+        Draft(community_key="test:c1", platform="test", channel="g", author_id="u2", kind="image")
+    )
+    assert "is an image" in text(await run(services, "edit", f"{picture.id} words", moderator=True))
