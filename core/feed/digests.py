@@ -280,8 +280,8 @@ class Digests:
             stories = candidates[:size]
             chars = self.settings.summary_chars
             summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
-            label = f"{period_name(start, end)} digest of {scope.label(self.services.platforms)}"
-            intro = await self.summaries.intro(label, summaries, INTRO_CHARS) if stories else ""
+            named = scope.label(self.services.platforms)
+            intro = await self.summaries.intro(period_name(start, end), named, summaries, INTRO_CHARS)
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
         where = scope.value if scope.kind == "community" else None

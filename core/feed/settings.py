@@ -19,6 +19,9 @@ class FeedSettings(ChorusSettings):
     """Near-duplicates are looked for among stories from this far back (at least; up to twice as far)."""
     digest_stories: int = Field(default=5, ge=1, le=20, alias="CHORUS_FEED_DIGEST_STORIES")
     summary_chars: int = Field(default=220, ge=60, le=1000, alias="CHORUS_FEED_SUMMARY_CHARS")
+    as_written_chars: int = Field(default=220, ge=0, le=1000, alias="CHORUS_FEED_AS_WRITTEN_CHARS")
+    """A story whose text is at most this long (and fits its summary) is shown as written: a model would
+    only reword it. 0 summarises every story."""
     poll_interval_s: float = Field(default=60.0, gt=0, alias="CHORUS_FEED_POLL_INTERVAL_S")
     http_host: str = Field(default="127.0.0.1", alias="CHORUS_HTTP_HOST")
     base_url: str = Field(default="", alias="CHORUS_FEED_BASE_URL")

@@ -52,8 +52,11 @@ def _tidy(text: str, max_chars: int) -> str:
 class Summaries:
     """Cached summaries; ``calls`` counts the model calls this process made."""
 
-    def __init__(self, redis: aioredis.Redis, summarizer: Callable[[], Summarizer | None]) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, summarizer: Callable[[], Summarizer | None], as_written_chars: int = 0
+    ) -> None:
         self.redis = redis
+        self.as_written_chars = as_written_chars
         self._summarizer = summarizer  # looked up at use: the assistant registers after the feed
         self.calls = 0
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)  # a digest round must not flood the model
@@ -64,17 +67,23 @@ class Summaries:
 
     async def story(self, story: Story, max_chars: int) -> str:
         text = story.fullest.text
+        if len(_SPACES.sub(" ", clean(text)).strip()) <= min(self.as_written_chars, max_chars):
+            return _tidy(text, max_chars)  # already short: shown as written (a model would only reword it)
         key = _digest("story", story.id, str(max_chars), text)
         return await self._cached(key, text[:4000], max_chars)
 
-    async def intro(self, label: str, summaries: list[str], max_chars: int) -> str:
+    async def intro(self, period: str, scope_label: str, summaries: list[str], max_chars: int) -> str:
+        """What a digest's stories are about. The scope is not part of it (the digest's header names the
+        scope), so digests with the same stories share one intro: a community's own digest and its view of
+        "all" when nothing else is public, or two views that rank the same public stories first."""
         if not summaries:
             return ""
+        if self._model() is None:
+            return _intro_fallback(f"{period} digest of {scope_label}", summaries)
         body = "\n".join(f"- {s}" for s in summaries)
-        key = _digest("intro", label, str(max_chars), body)
-        return await self._cached(
-            key, f"{label}:\n{body}", max_chars, fallback=_intro_fallback(label, summaries)
-        )
+        key = _digest("intro", period, str(max_chars), body)
+        label = f"{period} digest"
+        return await self._cached(key, f"{label}:\n{body}", max_chars, fallback=_intro_fallback(label, summaries))
 
     async def _cached(self, key: str, text: str, max_chars: int, fallback: str | None = None) -> str:
         running = self._inflight.get(key)

@@ -157,8 +157,9 @@ async def test_console_session_through_the_bus(services: Services) -> None:
     blocks = digest.split("\n\n")
     assert blocks[0].splitlines()[1].startswith("Summary:")  # the intro
     launch_block = next(b for b in blocks[1:] if "v2.0" in b)
-    assert re.match(r"\d\. Summary: ", launch_block) and "via Console by you: #console (×2)" in launch_block
-    assert summarizer.calls == 3  # two stories and an intro
+    # a post that fits its summary is shown as written: the model only writes the intro
+    assert re.match(r"\d\. Chorus v2\.0 is live", launch_block) and "via Console by you: #console (×2)" in launch_block
+    assert summarizer.calls == 1
     assert digest.endswith(
         "1. 👍 More like 1\n2. 👎 Less like 1\n3. 👍 More like 2\n4. 👎 Less like 2\n"
         "Answer with /choose <number>."

@@ -28,6 +28,14 @@ from core.web.visibility import set_visibility
 from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import CATALOG, RecordingPlatform, declare
 
+
+@pytest.fixture(autouse=True)
+def _summarise_every_story(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stories are a sentence each, which a digest shows as written by default; here each is summarised,
+    so the model calls a round makes can be counted (tests/core/feed/test_summaries.py covers as-written)."""
+    monkeypatch.setenv("CHORUS_FEED_AS_WRITTEN_CHARS", "0")
+
+
 pytestmark = pytest.mark.topologies  # core flows: on one server and on a cluster
 
 LAUNCH = "Chorus v2.0 is live! Faster digests, smarter summaries and a brand-new console for everyone."

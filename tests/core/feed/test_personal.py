@@ -6,6 +6,8 @@ import re
 import time
 from typing import Any
 
+import pytest
+
 from core.contract import Action, Author, EventKind, OfferChoices, Reply, load_action
 from core.feed.feedback import LESS, MORE
 from core.feed.preferences import EMPTY
@@ -15,6 +17,14 @@ from core.router import Router
 from core.services import Services
 from tests.core.feed.helpers import CountingSummarizer, item
 from tests.support import event, feed_of
+
+
+@pytest.fixture(autouse=True)
+def _summarise_every_story(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stories are a sentence each, which a digest shows as written by default; here each is summarised,
+    so the model calls a round makes can be counted (tests/core/feed/test_summaries.py covers as-written)."""
+    monkeypatch.setenv("CHORUS_FEED_AS_WRITTEN_CHARS", "0")
+
 
 ADA = Author(id="u1", name="Ada")
 BO = Author(id="u2", name="Bo")
