@@ -155,6 +155,7 @@ class Composer:
         thread_max_parts: int = 8,
         small_model: bool = False,
         chain: Callable[[], Sequence[ChatBackend]] | None = None,
+        seed: int | None = None,
     ) -> None:
         self.models = models
         self.prompts = prompts
@@ -164,6 +165,7 @@ class Composer:
         self.budget_s = budget_s
         self.thread_max_parts = thread_max_parts
         self.small_model = small_model  # the bundled CPU model: the small-model profile
+        self.seed = seed  # small models: repeatable sampling (the benchmark); None: a new draft each time
         self._chain = chain
 
     def chain(self) -> Sequence[ChatBackend]:
@@ -206,6 +208,7 @@ class Composer:
                 sources=self._sources(req, request),
                 parent_chars=len(req.parent_text) if req.parent_text is not None else None,
                 shorter=shorter,
+                seed=self.seed,
             )
             for user, assistant in plan.examples:
                 messages += [HumanMessage(user), AIMessage(assistant)]
@@ -243,6 +246,8 @@ class Composer:
             tokens_out += int(usage.get("output_tokens") or len(raw) // 4)
             decoded = profile.decode(raw)
             text = decoded.text if decoded is not None else raw
+            if decoded is None and plan.structured and raw.lstrip().startswith("{"):
+                text = profile.cut_answer(raw)  # stopped by max_tokens: its finished sentences
             repaired = repair(text, secret, echo=request)
             grounded = ground(repaired, sources, strict=backend.small) if repaired else ""
             if not usable(grounded):
