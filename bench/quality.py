@@ -154,6 +154,10 @@ def check(case: Case, parts: list[str]) -> list[str]:
         failures.append("invented number")
     if any(m.lower() not in given for m in MONEY.findall(text)):
         failures.append("invented price")
+    if _copied(text):
+        failures.append("copied from the profile's examples")
+    if case.kind == "revise" and case.draft is not None and not _key_facts(case.draft) <= _key_facts(body):
+        failures.append("revision lost a day, time or number")
     failures += _length(case, parts)
     tags = [t.lower() for t in HASHTAG.findall(text)]
     if len(tags) > 3:
@@ -164,6 +168,36 @@ def check(case: Case, parts: list[str]) -> list[str]:
             failures.append(f"hashtag not topical: #{tag}")
             break
     return failures
+
+
+DAYS = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNORECASE)
+
+
+def _key_facts(text: str) -> set[str]:
+    """What a revision must keep of the draft: its days and numbers ("10am" and "10 am" both keep 10)."""
+    return {m.lower() for m in DAYS.findall(text)} | set(NUMBER.findall(text))
+
+
+def _example_runs() -> frozenset[tuple[str, ...]]:
+    """Every run of six words in the small-model profile's examples (what a draft must not copy)."""
+    raw = json.loads((ROOT / "core" / "assistant" / "profiles" / "small" / "examples.json").read_text())
+    runs: set[tuple[str, ...]] = set()
+    for examples in (v for k, v in raw.items() if k != "_about"):
+        for ex in examples:
+            answer = ex["answer"]
+            for piece in [answer.get("text", ""), *answer.get("parts", [])]:
+                words = re.findall(r"[a-z']+", piece.lower())
+                runs |= {tuple(words[i : i + 6]) for i in range(len(words) - 5)}
+    return frozenset(runs)
+
+
+EXAMPLE_RUNS = _example_runs()
+
+
+def _copied(text: str) -> bool:
+    """The draft repeats six words in a row of an example: content from another request."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return any(tuple(words[i : i + 6]) in EXAMPLE_RUNS for i in range(len(words) - 5))
 
 
 def _finished(text: str) -> bool:
