@@ -1,24 +1,30 @@
 """Quality of drafts from the bundled model: would a person post them? Checked automatically, per draft.
 
 Runs the requests of ``bench/data/quality_requests.json`` (posts, threads, replies, revisions written for
-this benchmark) through the Composer with the bundled SmolLM2-135M (the small-model profile) and checks
-every draft:
+this benchmark; taken a kind at a time in turn, so a run cut short has every kind) through the Composer
+with the bundled SmolLM2-135M (the small-model profile) and checks every draft:
 
-- on topic: it uses a word of the request's subject;
+- on topic: its text (hashtags aside) uses a word of the request's subject;
 - no artefacts: no transcripts ("Chat History:", "In Conversation:"), role-play ("(to self)", "My name
-  is"), leaked tags ("<post text>"), JSON, markdown, preambles ("Sure! Here's...") or labels ("Post:");
+  is"), leaked tags ("<post text>"), JSON, markdown, preambles ("Sure! Here's..."), labels ("Post:"), gaps
+  where a word is missing ("is at  and"), a sentence left unfinished, or sentences copied from the
+  profile's examples;
 - nothing invented: no link, number or price that the request (or the message / draft) did not give;
+  a revision keeps the draft's days and numbers;
 - length fits the kind and the platform (a post is short, a reply shorter, a thread 2-8 parts each within
   the platform's limit, "shorter" is shorter);
 - hashtags are topical: each names the subject, none is a request verb or the audience ("#reminding",
   "#members").
 
 Beside it, the floor: the same requests sent to the same model as a bare one-line instruction (no system
-prompt, no examples, no grammar, no repair), checked the same way. Also timed, with the bundled model: the
-first visible text (what a chat would show while the draft is written) and the finished draft, p50/p95.
+prompt, no examples, no grammar, no repair), streamed, checked the same way. Also timed, with the bundled
+model warm (one request per kind first, not counted): the first visible text (what a chat would show while
+the draft is written) and the finished draft, p50/p95, beside the floor's first streamed token and whole
+answer (the raw baseline). Sampling is seeded (``SEED``): a run on the same machine gives the same drafts.
 The first ten drafts are written to docs/sample-drafts.md.
 
-Run: ``.venv/bin/python bench/quality.py [--limit N] [--no-floor]`` (about 5 minutes on 2 busy cores).
+Run: ``.venv/bin/python bench/quality.py [--limit N] [--no-floor] [--minutes N]`` (about 5 minutes on a
+quiet machine; an hour when five sessions share the 2 cores).
 """
 
 from __future__ import annotations
