@@ -356,11 +356,15 @@ def write_samples(results: list[Result], path: Path) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="only the first N requests")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N (split a run over processes)")
+    parser.add_argument(
+        "--no-warm-up", action="store_true", help="pass rate only: times include cold prompts"
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-instruction floor")
     parser.add_argument("--samples", type=Path, default=SAMPLES, help="where the first ten drafts go")
     parser.add_argument("--minutes", type=float, default=0, help="start no new request after this long")
     args = parser.parse_args()
-    cases = by_kind_in_turn(load_cases())[: args.limit or None]
+    cases = by_kind_in_turn(load_cases())[args.start :][: args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
         # quality, not patience, is measured here: a busy machine must not turn slow drafts into failures
         settings = Settings(
@@ -386,7 +390,9 @@ async def main() -> None:
             await runtime.chat_model()
             print(f"bundled model server start: {time.perf_counter() - t0:.2f} s")
             print(f"load at start: {_load()}")
-            for case in WARM_UP:  # not counted: each kind's prompt evaluated once, as in a running bot
+            for case in (
+                [] if args.no_warm_up else WARM_UP
+            ):  # not counted: each kind's prompt evaluated once, as in a running bot
                 await with_profile(composer, case)
             profiled: list[Result] = []
             floor: list[Result] = []
