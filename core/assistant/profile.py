@@ -33,6 +33,7 @@ from core.assistant.grounding import topic_words
 
 # Characters the small model may write in a draft: letters, spaces and plain punctuation.
 _CHARS = r"[A-Za-z,.!?'&-]"  # spaces: one between words (``schema``)
+_FIRST = r"[A-Za-z&-]"  # how a word may start
 _ALT_CHARS = r"[A-Za-z ,.-]"
 _NUMBER = re.compile(r"\d+")
 
@@ -122,8 +123,10 @@ def schema(kind: DraftKind, t: Length, sources: str, topics: Sequence[str], revi
     unit = "(" + "|".join([_CHARS, *numbers]) + ")" if numbers else _CHARS
     # Words of those characters, one space between them, ending a sentence: no gap where a forbidden
     # digit was wanted ("is at  and"), no answer that stops mid-sentence. The minimum is in words.
+    # Every word starts with a letter, a number or "&"/"-", so no punctuation stands alone (" .").
+    first = "(" + "|".join([_FIRST, *numbers]) + ")" if numbers else _FIRST
     words = max(3, t.min_chars // 6)
-    text = {"type": "string", "pattern": f"^({unit}+ ){{{words},}}{unit}*[.!?]$"}
+    text = {"type": "string", "pattern": f"^({first}{unit}* ){{{words},}}{first}{unit}*[.!?]$"}
     props: dict[str, Any] = {}
     if t.parts[1] > 1:
         props["parts"] = {"type": "array", "items": text, "minItems": t.parts[0], "maxItems": t.parts[1]}

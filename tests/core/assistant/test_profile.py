@@ -20,8 +20,8 @@ def test_the_grammar_allows_only_plain_text_and_the_requests_own_numbers() -> No
     pattern = schema["properties"]["text"]["pattern"]
     assert "|10)" in pattern and ":" not in pattern and "/" not in pattern and "<" not in pattern
     assert ",}" in pattern and ",20}" not in pattern  # no upper bound: llama.cpp nests it into slow rules
-    unit = "([A-Za-z,.!?'&-]|10)"
-    assert pattern == f"^({unit}+ ){{10,}}{unit}*[.!?]$"  # at least 10 words, the last one ends a sentence
+    unit, first = "([A-Za-z,.!?'&-]|10)", "([A-Za-z&-]|10)"
+    assert pattern == f"^({first}{unit}* ){{10,}}{first}{unit}*[.!?]$"  # 10+ words, the last ends a sentence
     assert schema["properties"]["hashtags"]["items"]["enum"][:2] == ["garden", "opening"]
     assert schema["required"] == ["text", "hashtags", "alt_text"]
     assert plan.bind["max_tokens"] < 150 and plan.bind["temperature"] < 0.7
@@ -80,6 +80,7 @@ def test_the_grammar_writes_words_with_single_spaces_and_ends_a_sentence() -> No
     full = re.compile(f"^{body}$")
     assert full.match("Our book sale is on. Come and find a good read today!")
     assert not full.match("The book sale is currently at  and will go on until the end of it.")  # a gap
+    assert not full.match("We invite you to join our upcoming book sale at the upcoming .")  # a gap
     assert not full.match("Join our book sale at the library where you can find the game called")  # unfinished
     assert not full.match("Short one.")  # fewer words than a post needs
 
