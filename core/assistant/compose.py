@@ -660,13 +660,23 @@ def fit_thread(text: str, limit: int, measure: Measure, max_parts: int) -> list[
     if len(pieces) > max_parts:  # too many short paragraphs: pack them
         pieces = split_text(body, room, measure)
     if len(pieces) == 1:  # a short answer still makes a thread of two if it has two sentences
-        halves = split_text(body, max(20, measure(body) // 2 + 1), measure)
-        pieces = halves if len(halves) > 1 else pieces
+        pieces = _halves(pieces[0]) or pieces
     pieces = pieces[:max_parts]
     numbered = [f"{i}/{len(pieces)} {p}" for i, p in enumerate(pieces, 1)] if len(pieces) > 1 else pieces
     if any(measure(p) > limit for p in numbered):
         numbered = number_parts(pieces, limit, measure)[:max_parts]
     return [p for p in numbered if p.strip()]
+
+
+def _halves(text: str) -> list[str]:
+    """Two parts split between sentences (never inside one), or [] when there is only one sentence."""
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", text.strip()) if x]
+    if len(sentences) < 2:
+        return []
+    cut = 1
+    while cut < len(sentences) - 1 and len(" ".join(sentences[:cut])) < len(text) / 2:
+        cut += 1
+    return [" ".join(sentences[:cut]), " ".join(sentences[cut:])]
 
 
 _SHORTER = re.compile(r"\b(short(?:er|en)?|brief(?:er)?|concise|tighter|trim|cut|fewer words|tl;?dr)\b", re.I)

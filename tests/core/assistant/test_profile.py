@@ -81,7 +81,9 @@ def test_the_grammar_writes_words_with_single_spaces_and_ends_a_sentence() -> No
     assert full.match("Our book sale is on. Come and find a good read today!")
     assert not full.match("The book sale is currently at  and will go on until the end of it.")  # a gap
     assert not full.match("We invite you to join our upcoming book sale at the upcoming .")  # a gap
-    assert not full.match("Join our book sale at the library where you can find the game called")  # unfinished
+    assert not full.match(
+        "Join our book sale at the library where you can find the game called"
+    )  # unfinished
     assert not full.match("Short one.")  # fewer words than a post needs
 
 
