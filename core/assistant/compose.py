@@ -156,6 +156,7 @@ class Composer:
         thread_max_parts: int = 8,
         small_model: bool = False,
         chain: Callable[[], Sequence[ChatBackend]] | None = None,
+        seed: int | None = None,
     ) -> None:
         self.models = models
         self.prompts = prompts
@@ -165,6 +166,7 @@ class Composer:
         self.budget_s = budget_s
         self.thread_max_parts = thread_max_parts
         self.small_model = small_model  # the bundled CPU model: the small-model profile
+        self.seed = seed  # small models: repeatable sampling (the benchmark); None: a new draft each time
         self._chain = chain
 
     def chain(self) -> Sequence[ChatBackend]:
@@ -207,6 +209,7 @@ class Composer:
                 sources=self._sources(req, request),
                 parent_chars=len(req.parent_text) if req.parent_text is not None else None,
                 shorter=shorter,
+                seed=self.seed,
             )
             for user, assistant in plan.examples:
                 messages += [HumanMessage(user), AIMessage(assistant)]
@@ -244,6 +247,8 @@ class Composer:
             tokens_out += int(usage.get("output_tokens") or len(raw) // 4)
             decoded = profile.decode(raw)
             text = decoded.text if decoded is not None else raw
+            if decoded is None and plan.structured and raw.lstrip().startswith("{"):
+                text = profile.cut_answer(raw)  # stopped by max_tokens: its finished sentences
             repaired = repair(text, secret, echo=request)
             grounded = ground(repaired, sources, strict=backend.small) if repaired else ""
             if not usable(grounded):
@@ -656,13 +661,23 @@ def fit_thread(text: str, limit: int, measure: Measure, max_parts: int) -> list[
     if len(pieces) > max_parts:  # too many short paragraphs: pack them
         pieces = split_text(body, room, measure)
     if len(pieces) == 1:  # a short answer still makes a thread of two if it has two sentences
-        halves = split_text(body, max(20, measure(body) // 2 + 1), measure)
-        pieces = halves if len(halves) > 1 else pieces
+        pieces = _halves(pieces[0]) or pieces
     pieces = pieces[:max_parts]
     numbered = [f"{i}/{len(pieces)} {p}" for i, p in enumerate(pieces, 1)] if len(pieces) > 1 else pieces
     if any(measure(p) > limit for p in numbered):
         numbered = number_parts(pieces, limit, measure)[:max_parts]
     return [p for p in numbered if p.strip()]
+
+
+def _halves(text: str) -> list[str]:
+    """Two parts split between sentences (never inside one), or [] when there is only one sentence."""
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", text.strip()) if x]
+    if len(sentences) < 2:
+        return []
+    cut = 1
+    while cut < len(sentences) - 1 and len(" ".join(sentences[:cut])) < len(text) / 2:
+        cut += 1
+    return [" ".join(sentences[:cut]), " ".join(sentences[cut:])]
 
 
 _SHORTER = re.compile(r"\b(short(?:er|en)?|brief(?:er)?|concise|tighter|trim|cut|fewer words|tl;?dr)\b", re.I)

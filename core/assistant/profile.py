@@ -32,7 +32,8 @@ from core.assistant.drafts import DraftKind
 from core.assistant.grounding import topic_words
 
 # Characters the small model may write in a draft: letters, spaces and plain punctuation.
-_CHARS = r"[A-Za-z ,.!?'&-]"
+_CHARS = r"[A-Za-z,.!?'&-]"  # spaces: one between words (``schema``)
+_FIRST = r"[A-Za-z&-]"  # how a word may start
 _ALT_CHARS = r"[A-Za-z ,.-]"
 _NUMBER = re.compile(r"\d+")
 
@@ -116,10 +117,16 @@ def schema(kind: DraftKind, t: Length, sources: str, topics: Sequence[str], revi
 
     The text has a minimum length but no maximum in the grammar: llama.cpp expands ``{m,n}`` into n-m
     nested optional rules, which made sampling 10x slower here; ``max_tokens`` and ``fit`` bound it instead.
+    "text" (or "parts") comes first, so a chat can show it while the rest is written.
     """
     numbers = sorted(set(_NUMBER.findall(sources)), key=len, reverse=True)[:12]
     unit = "(" + "|".join([_CHARS, *numbers]) + ")" if numbers else _CHARS
-    text = {"type": "string", "pattern": f"^{unit}{{{t.min_chars},}}$"}
+    # Words of those characters, one space between them, ending a sentence: no gap where a forbidden
+    # digit was wanted ("is at  and"), no answer that stops mid-sentence. The minimum is in words.
+    # Every word starts with a letter, a number or "&"/"-", so no punctuation stands alone (" .").
+    first = "(" + "|".join([_FIRST, *numbers]) + ")" if numbers else _FIRST
+    words = max(3, t.min_chars // 6)
+    text = {"type": "string", "pattern": f"^({first}{unit}* ){{{words},}}{first}{unit}*[.!?]$"}
     props: dict[str, Any] = {}
     if t.parts[1] > 1:
         props["parts"] = {"type": "array", "items": text, "minItems": t.parts[0], "maxItems": t.parts[1]}
@@ -140,23 +147,27 @@ def small_plan(
     sources: str,
     parent_chars: int | None = None,
     shorter: bool = False,
+    seed: int | None = None,
 ) -> Plan:
-    """Examples, grammar and sampling for a small local model served by llama-cpp-python."""
+    """Examples, grammar and sampling for a small local model served by llama-cpp-python.
+
+    ``seed`` makes sampling repeatable (the benchmark); None samples afresh each time, so asking again
+    gives another draft.
+    """
     revising = parent_chars is not None
     t = length_target(kind, limit, parent_chars=parent_chars, shorter=shorter)
     topics = topic_words(request) if kind in ("post", "thread") and not revising else []
     fmt = {"type": "json_object", "schema": schema(kind, t, sources, topics, revising)}
     chars = t.max_chars * t.parts[1] + (70 if kind in ("post", "thread") and not revising else 0)
-    return Plan(
-        examples=example_turns(kind, revising),
-        bind={
-            "max_tokens": chars // 4 + 25,  # ~4 characters per token, plus the JSON around it
-            "temperature": 0.4,
-            "top_p": 0.9,
-            "extra_body": {"response_format": fmt, "repeat_penalty": 1.15, "top_k": 40},
-        },
-        structured=True,
-    )
+    bind: dict[str, Any] = {
+        "max_tokens": chars // 4 + 25,  # ~4 characters per token, plus the JSON around it
+        "temperature": 0.4,
+        "top_p": 0.9,
+        "extra_body": {"response_format": fmt, "repeat_penalty": 1.15, "top_k": 40},
+    }
+    if seed is not None:
+        bind["seed"] = seed
+    return Plan(examples=example_turns(kind, revising), bind=bind, structured=True)
 
 
 OPENAI_DRAFT_SCHEMA: dict[str, Any] = {
@@ -216,6 +227,17 @@ def decode(raw: str) -> Structured | None:
     tags = data.get("hashtags")
     hashtags = [str(t).strip().lstrip("#") for t in tags if str(t).strip()] if isinstance(tags, list) else []
     return Structured(text, hashtags, str(data.get("alt_text") or "").strip())
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def cut_answer(raw: str) -> str:
+    """The finished sentences of a JSON answer cut off by ``max_tokens`` (what was still being written
+    when the model was stopped is not a sentence anyone would post)."""
+    text = partial_text(raw).strip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]] if ends else text
 
 
 _PARTIAL_FIELD = re.compile(r'"(text|parts)"\s*:\s*(\[\s*)?"')

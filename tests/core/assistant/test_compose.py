@@ -329,3 +329,18 @@ async def test_shorter_is_served_by_cutting_the_draft_when_the_model_cannot() ->
     model = ScriptedModel(script=["   "])
     with pytest.raises(ProviderBadOutput):  # other revisions cannot be made up in code
         await _composer(model).compose(_req("more playful", target=DISCORD, parent_text=parent))
+
+
+def test_a_one_part_thread_is_halved_between_sentences_never_inside_one() -> None:
+    from core.assistant.compose import fit_thread
+
+    text = (
+        "A map, so you can find the trail. We also have some special equipment that people are looking for."
+    )
+    assert fit_thread(text, 280, len, 8) == [
+        "1/2 A map, so you can find the trail.",
+        "2/2 We also have some special equipment that people are looking for.",
+    ]
+    assert fit_thread("One long sentence about the hiking club and its trails", 280, len, 8) == [
+        "One long sentence about the hiking club and its trails"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
@@ -18,7 +19,9 @@ def test_the_grammar_allows_only_plain_text_and_the_requests_own_numbers() -> No
     schema = plan.bind["extra_body"]["response_format"]["schema"]
     pattern = schema["properties"]["text"]["pattern"]
     assert "|10)" in pattern and ":" not in pattern and "/" not in pattern and "<" not in pattern
-    assert pattern.endswith(",}$")  # no upper bound in the grammar: llama.cpp expands it into nested rules
+    assert ",}" in pattern and ",20}" not in pattern  # no upper bound: llama.cpp nests it into slow rules
+    unit, first = "([A-Za-z,.!?'&-]|10)", "([A-Za-z&-]|10)"
+    assert pattern == f"^({first}{unit}* ){{10,}}{first}{unit}*[.!?]$"  # 10+ words, the last ends a sentence
     assert schema["properties"]["hashtags"]["items"]["enum"][:2] == ["garden", "opening"]
     assert schema["required"] == ["text", "hashtags", "alt_text"]
     assert plan.bind["max_tokens"] < 150 and plan.bind["temperature"] < 0.7
@@ -68,3 +71,29 @@ async def test_small_model_gets_the_short_prompt_examples_and_the_communitys_own
     assert isinstance(sent[1], HumanMessage) and isinstance(sent[2], AIMessage)  # an example turn
     assert str(sent[-1].content) == f"Request: {REQUEST}"
     assert model.kwargs[0]["extra_body"]["response_format"]["type"] == "json_object"
+
+
+def test_the_grammar_writes_words_with_single_spaces_and_ends_a_sentence() -> None:
+    plan = profile.small_plan("post", "a post about the book sale", 280, sources="a post about the book sale")
+    pattern = plan.bind["extra_body"]["response_format"]["schema"]["properties"]["text"]["pattern"]
+    body = pattern[1:-1]
+    full = re.compile(f"^{body}$")
+    assert full.match("Our book sale is on. Come and find a good read today!")
+    assert not full.match("The book sale is currently at  and will go on until the end of it.")  # a gap
+    assert not full.match("We invite you to join our upcoming book sale at the upcoming .")  # a gap
+    assert not full.match(
+        "Join our book sale at the library where you can find the game called"
+    )  # unfinished
+    assert not full.match("Short one.")  # fewer words than a post needs
+
+
+def test_an_answer_cut_off_by_max_tokens_keeps_its_finished_sentences() -> None:
+    raw = '{"text": "Our chess club meets at the cafe. Everyone is welcome! The game is called'
+    assert profile.cut_answer(raw) == "Our chess club meets at the cafe. Everyone is welcome!"
+    assert profile.cut_answer('{"parts": ["Tip one.", "Tip two is') == "Tip one."
+    assert profile.cut_answer('{"text": "no sentence end yet') == "no sentence end yet"
+
+
+def test_a_seed_makes_sampling_repeatable_only_when_asked() -> None:
+    assert "seed" not in profile.small_plan("post", REQUEST, 280, sources=REQUEST).bind
+    assert profile.small_plan("post", REQUEST, 280, sources=REQUEST, seed=7).bind["seed"] == 7
