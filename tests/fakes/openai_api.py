@@ -30,6 +30,9 @@ from typing import Any
 
 from aiohttp import web
 from PIL import Image
+from pydantic import SecretStr
+
+from core.settings import Settings
 
 JSON = dict[str, Any]
 ENDPOINTS = {
@@ -194,6 +197,12 @@ class FakeOpenAI:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def configure(self, settings: Settings, **update: Any) -> Settings:
+        """``settings`` pointed at this fake (its key and URL), with ``update`` on top."""
+        return settings.model_copy(
+            update={"openai_api_key": SecretStr(self.api_key or ""), "openai_base_url": self.base_url, **update}
+        )
 
     def script(self, endpoint: str, *replies: Reply) -> None:
         """Queue replies for ``endpoint`` ("chat", "images.generate", "images.edit", "moderations", "models")."""

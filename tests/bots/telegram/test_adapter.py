@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from bots.telegram.polling import offset_key
 from core.contract import Choice, OfferChoices, Reply
@@ -81,12 +80,9 @@ async def app(
 ) -> AsyncIterator[Services]:
     """Services as `chorus run` builds them: OpenAI-compatible model at FakeOpenAI, a channel to share to."""
     telegram_env(monkeypatch, world.tg)
-    configured = settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(api.api_key or ""),
-            "openai_base_url": api.base_url,
-            "share_targets": {"*": [f"telegram:{world.channel}/{world.channel}"]},
-        }
+    configured = api.configure(
+        settings,
+        share_targets={"*": [f"telegram:{world.channel}/{world.channel}"]},
     )
     services = await build_services(configured, redis)
     yield services

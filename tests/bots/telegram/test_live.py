@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from core.app import build_services
 from core.services import Services
@@ -45,13 +44,10 @@ async def app(
     telegram_env(
         monkeypatch, tg, TELEGRAM_LIVE_GROUP_INTERVAL_S="1.2", TELEGRAM_LIVE_PRIVATE_INTERVAL_S="0.3"
     )
-    configured = settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(api.api_key or ""),
-            "openai_base_url": api.base_url,
-            "auto_image": True,
-            "blocklist_words": ["zorblax"],
-        }
+    configured = api.configure(
+        settings,
+        auto_image=True,
+        blocklist_words=["zorblax"],
     )
     services = await build_services(configured, redis)
     yield services

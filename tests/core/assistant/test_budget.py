@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from core.assistant.budget import Budget, has_link
 from core.assistant.drafts import Draft, ShareTarget
@@ -34,16 +33,13 @@ async def api() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def svc(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
-    configured = settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(api.api_key or ""),
-            "openai_base_url": api.base_url,
-            "image_provider": "card",
-            "moderation_provider": "local",
-            "prices": {"gpt-4.1-mini": {"input": 1000.0, "output": 1000.0}},  # $0.001 a token
-            "budget_community_usd_per_day": 0.10,
-            "budget_deployment_usd_per_day": 1.00,
-        }
+    configured = api.configure(
+        settings,
+        image_provider="card",
+        moderation_provider="local",
+        prices={"gpt-4.1-mini": {"input": 1000.0, "output": 1000.0}},  # $0.001 a token
+        budget_community_usd_per_day=0.10,
+        budget_deployment_usd_per_day=1.00,
     )
     services = await build_services(configured, redis)
     declare(services.platforms, "test", Capabilities(max_text=2000, buttons=True))

@@ -350,15 +350,12 @@ async def api() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def api_services(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
-    configured = settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(api.api_key or ""),
-            "openai_base_url": api.base_url,
-            "model_timeout_s": 2.0,
-            "model_max_retries": 2,
-            "model_max_retry_wait_s": 3.0,
-            "compose_budget_s": 20.0,
-        }
+    configured = api.configure(
+        settings,
+        model_timeout_s=2.0,
+        model_max_retries=2,
+        model_max_retry_wait_s=3.0,
+        compose_budget_s=20.0,
     )
     svc = await build_services(configured, redis)
     declare(svc.platforms, "test", Capabilities(max_text=280, weighted_length=True, buttons=True))

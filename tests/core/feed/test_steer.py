@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from core.contract import Author, EventKind, Reply
 from core.feed.preferences import EMPTY
@@ -56,13 +55,10 @@ async def api() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def api_services(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
-    configured = settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(api.api_key or ""),
-            "openai_base_url": api.base_url,
-            "model_timeout_s": 5.0,
-            "model_max_retries": 0,
-        }
+    configured = api.configure(
+        settings,
+        model_timeout_s=5.0,
+        model_max_retries=0,
     )
     svc = await build_services(configured, redis)
     yield svc

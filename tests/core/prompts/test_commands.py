@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
@@ -268,9 +267,7 @@ async def test_the_assistants_next_draft_uses_the_new_persona(
     from tests.support import build_services
 
     async with FakeOpenAI() as api:
-        configured = settings.model_copy(
-            update={"openai_api_key": SecretStr(api.api_key or ""), "openai_base_url": api.base_url}
-        )
+        configured = api.configure(settings)
         services = await build_services(configured, redis)
         try:
             text = await _console_session(

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from bots.console.adapter import ConsolePlatform
 from bots.console.config import ConsoleSettings
@@ -163,12 +162,9 @@ class Stack:
 async def running(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Stack]:
     port = free_port()
     async with FakeOpenAI() as api:
-        configured = settings.model_copy(
-            update={
-                "openai_api_key": SecretStr(api.api_key or ""),
-                "openai_base_url": api.base_url,
-                "http_port": port,
-            }
+        configured = api.configure(
+            settings,
+            http_port=port,
         )
         services = await build_services(configured, redis)
         out, stdin, stop = io.StringIO(), _Pipe(), asyncio.Event()
