@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 import yarl
@@ -72,9 +72,16 @@ class ChorusClient(discord.Client):
         if not self.fast_identify:  # Discord's identify quota: discord.py waits 5 s before a re-IDENTIFY
             await super().before_identify_hook(shard_id, initial=initial)
 
+    async def on_connect(self) -> None:  # READY of a new session, before any of its messages
+        self.platform.catchup.session_started()
+
     async def on_ready(self) -> None:
         self.ready_event.set()
-        await self.platform.catch_up(self)  # a new session: what was sent while away
+        await self.platform.catch_up(self, self.guilds)  # a new session: what was sent while away
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        if self.is_ready():  # came after on_ready (an outage, a slow start): read it back now
+            await self.platform.catch_up(self, [guild])
 
     async def on_message(self, message: discord.Message) -> None:
         await self.platform.inbound(self.platform.normalizer.message(message))
@@ -218,6 +225,7 @@ class DiscordPlatform(Platform):
                 await asyncio.wait_for(runner, 10)
         if client is not None:
             await _settle(client)
+        self.catchup.stop()
         if self._pumping is not None:
             with contextlib.suppress(asyncio.TimeoutError):  # publish what was already received
                 await asyncio.wait_for(self._order.join(), 5)
@@ -278,9 +286,9 @@ class DiscordPlatform(Platform):
             await self._publish(event)
         await self.catchup.seen(event)
 
-    async def catch_up(self, client: discord.Client) -> None:
+    async def catch_up(self, client: discord.Client, guilds: Iterable[discord.Guild]) -> None:
         try:
-            await self.catchup.replay(client, lambda m: self.inbound(self.normalizer.message(m)))
+            await self.catchup.replay(client, guilds, lambda m: self.inbound(self.normalizer.message(m)))
         except Exception:  # reading back is a best effort: the live gateway goes on regardless
             log.exception("discord: could not read back the messages sent while away")
 

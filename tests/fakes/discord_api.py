@@ -342,6 +342,7 @@ class FakeDiscord:
         self.reactions: list[tuple[str, int, int, str, int]] = []
         self.dispatched: list[dict[str, Any]] = []
         self.undelivered: list[tuple[str, dict[str, Any]]] = []
+        self.held_guilds: set[int] = set()  # unavailable to the bot until release_guild (hold_guild)
         self.identify_payloads: list[dict[str, Any]] = []
         self.identify_count = 0
         self.resume_count = 0
@@ -943,6 +944,8 @@ class FakeDiscord:
             }
             await self._dispatch_locked("READY", ready)
             for gid in self.guilds:
+                if gid in self.held_guilds:
+                    continue  # listed as unavailable in READY; its GUILD_CREATE comes with release_guild
                 await self._dispatch_locked(
                     "GUILD_CREATE", self.guild_payload(gid, all_members=bool(intents & INTENT_GUILD_MEMBERS))
                 )
@@ -996,7 +999,7 @@ class FakeDiscord:
 
     async def _dispatch_locked(self, event: str, data: dict[str, Any]) -> None:
         session = self._session
-        if session is None:
+        if session is None or int(data.get("guild_id") or 0) in self.held_guilds:
             self.undelivered.append((event, data))
             return
         # Deep copy: helpers keep mutating stored payloads (edits), but a RESUME must replay what was sent.
@@ -1053,6 +1056,17 @@ class FakeDiscord:
         return await self.dispatch(
             "GUILD_CREATE", self.guild_payload(guild_id, all_members=bool(intents & INTENT_GUILD_MEMBERS))
         )
+
+    def hold_guild(self, guild_id: int) -> None:
+        """Make a guild unavailable to the bot, as Discord does during an outage or while a large bot's
+        guilds load after READY: READY lists it as unavailable, no GUILD_CREATE follows and none of its
+        events reach the gateway (its messages are still stored: history has them) until release_guild."""
+        self.held_guilds.add(guild_id)
+
+    async def release_guild(self, guild_id: int) -> dict[str, Any]:
+        """The guild becomes available: its GUILD_CREATE (``unavailable: false``) is dispatched."""
+        self.held_guilds.discard(guild_id)
+        return await self.guild_join(guild_id)
 
     # ------------------------------------------------------------------ test helpers: user activity
 

@@ -356,6 +356,35 @@ async def test_threads_arrive_with_the_guild_under_their_parent(dc: FakeDiscord)
         await asyncio.wait_for(runner, 10)
 
 
+async def test_a_held_guild_is_unavailable_until_released(dc: FakeDiscord) -> None:
+    """READY lists it as unavailable, no event of it is delivered, and its GUILD_CREATE on release makes
+    discord.py fill it in and dispatch on_guild_available (as after an outage or a slow start)."""
+    dc.hold_guild(GUILD_ID)
+    alice = dc.add_member(GUILD_ID, username="alice")
+    client = Bot()
+    available: list[int] = []
+
+    async def on_guild_available(guild: discord.Guild) -> None:
+        available.append(guild.id)
+
+    client.event(on_guild_available)
+    runner = asyncio.create_task(client.start(TOKEN))
+    try:
+        await asyncio.wait_for(client.ready_event.wait(), 10)
+        guild = client.get_guild(GUILD_ID)
+        assert guild is not None and guild.unavailable and client.get_channel(CHANNEL_ID) is None
+        held = await dc.message_create(CHANNEL_ID, alice, "while unavailable")
+        assert ("MESSAGE_CREATE", held) in dc.undelivered
+        await dc.release_guild(GUILD_ID)
+        await dc.wait_for(lambda: available == [GUILD_ID], what="on_guild_available")
+        assert not guild.unavailable and channel(client).name == "general"
+        await dc.message_create(CHANNEL_ID, alice, "once available")
+        await dc.wait_for(lambda: [m.content for m in client.seen] == ["once available"], what="delivered")
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+
+
 async def test_injected_faults_are_discords_429s_and_5xx_and_discord_py_rides_them_out(
     dc: FakeDiscord, bot: Bot
 ) -> None:

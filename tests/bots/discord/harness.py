@@ -33,7 +33,7 @@ APP_ID = 1200000000000000002
 GUILD_ID = 1200000000000000003
 CHANNEL_ID = 1200000000000000004
 OTHER_CHANNEL_ID = 1200000000000000005
-FAST = {"guild_ready_timeout": 0.05}
+FAST_GUILD_READY_S = 0.05
 
 
 def discord_settings(dc: FakeDiscord, **extra: object) -> DiscordSettings:
@@ -120,15 +120,23 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(
-    dc: FakeDiscord, services: Services, *, pipeline: bool = True, **settings: object
+    dc: FakeDiscord,
+    services: Services,
+    *,
+    pipeline: bool = True,
+    guild_ready_timeout: float = FAST_GUILD_READY_S,
+    **settings: object,
 ) -> AsyncIterator[Running]:
-    """Start the real adapter (and, with ``pipeline``, a Worker and a Sender) against the fake."""
+    """Start the real adapter (and, with ``pipeline``, a Worker and a Sender) against the fake.
+
+    ``guild_ready_timeout``: how long discord.py waits for the next GUILD_CREATE before on_ready (2 s in
+    production; short here, longer where a test needs the window between READY and on_ready)."""
     platform = DiscordPlatform(
         discord_settings(dc, **settings),
         services,
         fast_identify=True,
         ready_timeout_s=10,
-        client_options=FAST,
+        client_options={"guild_ready_timeout": guild_ready_timeout},
     )
     run = Running(dc, platform, services)
     stop = asyncio.Event()
