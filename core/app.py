@@ -21,14 +21,15 @@ from core import builtin
 from core.assistant import commands as assistant
 from core.assistant.commands import Assistant
 from core.bus import Bus
+from core.contract import Event
 from core.errors import ConfigError
 from core.features import Feature
 from core.feed import commands as feed
 from core.feed.service import FeedService
 from core.health import serve_ops
-from core.platform import Platform
+from core.platform import EventSink, Platform
 from core.prompts import commands as prompts
-from core.redis_server import open_redis
+from core.redis_server import Outage, open_redis, until_answered
 from core.router import Router
 from core.sender import Sender
 from core.services import Services
@@ -152,8 +153,9 @@ class Run:
             if self.background:
                 for name, runner in services.background.items():
                     tasks.append(asyncio.create_task(runner(self.stop), name=name))
+            publish = waiting_publisher(services.bus, self.stop)
             for adapter in adapters:
-                await adapter.start(services.bus.publish)
+                await adapter.start(publish)
             log.info(
                 "running: platforms=%s worker=%s scheduler=%s", self.platforms, self.worker, self.scheduler
             )
@@ -185,3 +187,15 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
+
+
+def waiting_publisher(bus: Bus, stop: asyncio.Event) -> EventSink:
+    """What adapters hand Events to. A platform that gave us a message does not give it again, so an Event
+    that arrives while Redis restarts waits for Redis (``until_answered``) instead of failing once the
+    client's own retries (a few seconds) are spent."""
+    outage = Outage(log, "Redis (incoming events)", waiting="incoming messages wait for it")
+
+    async def publish(event: Event) -> str | None:
+        return await until_answered(lambda: bus.publish(event), outage=outage, stop=stop)
+
+    return publish

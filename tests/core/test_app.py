@@ -4,6 +4,7 @@ limits as the adapters that will deliver its Actions, because both read the plat
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,14 +13,15 @@ from bots import registry
 from bots.discord.adapter import DiscordPlatform
 from bots.telegram.adapter import TelegramPlatform
 from bots.x.adapter import XPlatform
-from core.app import FEATURES, build
+from core.app import FEATURES, build, waiting_publisher
 from core.assistant.commands import setup
 from core.assistant.images import ImageService
 from core.assistant.moderation import Moderator
-from core.bus import Bus
+from core.bus import Bus, load_event
 from core.contract import Reply, load_action
 from core.errors import ConfigError
 from core.platform import degrade
+from core.redis_server import EmbeddedRedis, connect
 from core.router import Router
 from core.services import Services
 from core.settings import Settings
@@ -85,3 +87,31 @@ def test_every_feature_is_listed_once() -> None:
     names = [feature.name for feature in FEATURES]
     assert names == ["builtin", "prompts", "assistant", "feed", "web"]
     assert {command.name for feature in FEATURES for command in feature.cli} == {"prompts", "feed"}
+
+
+async def test_an_event_arriving_while_redis_restarts_waits_for_it(tmp_path: Path) -> None:
+    """A platform that handed us a message will not hand it again: the adapter's publish waits for Redis
+    (down longer than the client's own retries) instead of failing and losing the mention."""
+    server = EmbeddedRedis(tmp_path / "killable")
+    server.ensure_running()
+    redis = connect(server.url)
+    bus = Bus(redis)
+    stop = asyncio.Event()
+    publish = waiting_publisher(bus, stop)
+    try:
+        assert server.process is not None
+        server.process.kill()  # SIGKILL: the AOF keeps what was acknowledged
+        server.process.wait()
+        started = asyncio.get_running_loop().time()
+        pending = asyncio.create_task(publish(event(message_id="during-outage")))
+        await asyncio.sleep(6.0)  # longer than the client's retry window (about 4 s)
+        assert not pending.done()  # still waiting, not failed
+        await asyncio.to_thread(server.ensure_running)
+        stream_id = await asyncio.wait_for(pending, 30)
+        assert stream_id is not None and asyncio.get_running_loop().time() - started >= 6.0
+        [delivery] = await bus.read_events("w", count=10, block_ms=500)
+        assert load_event(delivery.payload).message_id == "during-outage"
+    finally:
+        stop.set()
+        await redis.aclose()
+        server.release()
