@@ -404,7 +404,13 @@ class Bus:
 
     async def _pending_summary(self, stream: str, group: str) -> Any:
         await self.ensure_group(stream, group)
-        return await self.redis.xpending(stream, group)
+        try:
+            return await self.redis.xpending(stream, group)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups_ready.discard(f"{stream}|{group}")  # the stream was deleted (e.g. FLUSHALL)
+            return {}  # nothing pending in a stream that no longer exists
 
     async def _claim_from_dead(
         self,

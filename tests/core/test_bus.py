@@ -164,3 +164,17 @@ async def test_changing_the_partition_count_loses_and_repeats_nothing(redis: aio
         await after.complete(d, load_event(d.payload).id, [])
     assert await after.read_events("w", count=100, block_ms=10) == []
     assert all([await after.settled(e.id) for e in in_flight])
+
+
+async def test_taking_over_after_the_streams_were_deleted_finds_nothing_and_does_not_fail(
+    redis: aioredis.Redis,
+) -> None:
+    """An operator's FLUSHALL (or a stream deleted) under a running sender: its takeover pass finds nothing
+    pending instead of failing with NOGROUP, and the groups are made again when next needed."""
+    bus = Bus(redis)
+    assert await bus.claim_from_dead_actions("test", "s1", min_idle_ms=0) == []  # groups made and cached
+    await redis.flushall()
+    assert await bus.claim_from_dead_actions("test", "s1", min_idle_ms=0) == []
+    assert await bus.claim_from_dead_events("w1", min_idle_ms=0) == []
+    await bus.publish(event())
+    assert len(await bus.read_events("w1", count=10, block_ms=100)) == 1
