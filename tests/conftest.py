@@ -21,6 +21,7 @@ from core.redis_cluster import LocalCluster
 from core.redis_server import EmbeddedRedis, connect
 from core.services import Services
 from core.settings import Settings
+from tests.fakes.openai_api import FakeOpenAI
 from tests.support import build_services
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost,::1")
@@ -120,3 +121,10 @@ async def services(settings: Settings, redis: aioredis.Redis) -> AsyncIterator[S
     svc = await build_services(settings, redis)
     yield svc
     await svc.aclose()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeOpenAI]:
+    """The loopback OpenAI API; ``api.configure(settings)`` points a Settings at it."""
+    async with FakeOpenAI() as fake:
+        yield fake

@@ -26,12 +26,6 @@ MOD = Author(id="m1", name="Mo", is_moderator=True)
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def svc(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
     configured = api.configure(
         settings,

@@ -343,12 +343,6 @@ async def test_concurrent_mentions_respect_the_quota(services: Services, model: 
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def api_services(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
     configured = api.configure(
         settings,

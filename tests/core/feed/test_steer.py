@@ -48,12 +48,6 @@ async def test_read_falls_back_to_keywords_when_the_model_fails() -> None:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def api_services(api: FakeOpenAI, settings: Settings, redis: aioredis.Redis) -> AsyncIterator[Services]:
     configured = api.configure(
         settings,
