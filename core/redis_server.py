@@ -29,11 +29,11 @@ from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
+from core.cluster_client import ClusterClient
 from core.errors import StorageError
 from core.logs import Outage
 from core.settings import Settings
@@ -217,19 +217,6 @@ def client_options() -> dict[str, Any]:
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 
-class _ClusterClient(aioredis.RedisCluster):
-    """redis-py's cluster client with one race closed. While the client refreshes its view of the cluster
-    (after a failover), another task can write on a connection that was just closed, and redis-py 8.1
-    raises ``AttributeError: 'NoneType' object has no attribute 'writelines'``. It is a lost connection:
-    raised as ConnectionError, the client's own retry (which refreshes the topology) handles it."""
-
-    async def _execute_command(self, target_node: ClusterNode, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super()._execute_command(target_node, *args, **kwargs)
-        except AttributeError as exc:
-            raise redis.ConnectionError("connection closed during a cluster topology refresh") from exc
-
-
 def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
@@ -242,7 +229,7 @@ def connect(url: str) -> aioredis.Redis:
     name = f"{CLIENT_NAME_PREFIX}{os.getpid()}"
     if is_cluster_url(url):
         plain = url.replace("+cluster", "", 1)
-        cluster = _ClusterClient.from_url(plain, client_name=name, max_connections=256)
+        cluster = ClusterClient.from_url(plain, client_name=name, max_connections=256)
         return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(url, **client_options())
 
