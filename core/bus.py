@@ -44,6 +44,7 @@ BLOB_TTL_S = 30 * 86400
 SHARED_CACHE = 256
 OBSERVED, ASKED = "1", "0"  # the ``o`` field of an Event's stream entry
 WARN_EVERY_S = 60.0
+STOP_READING_S = 5.0
 _REPEATING = frozenset({"edited", "deleted", "reaction"})  # these repeat the message id by nature
 
 # Accept an Event once per platform message id, atomically with storing it.
@@ -123,6 +124,9 @@ class Bus:
         self._groups_ready: set[str] = set()
         self._shared: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._claim_turn = 0
+        # a cluster's blocked reads, by (stream, group, consumer), left waiting from one round to the next
+        self._waiting: dict[tuple[str, str, str], asyncio.Future[list[Delivery]]] = {}
+        self._longest_block_s = 0.0
 
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Bus:
@@ -211,9 +215,16 @@ class Bus:
         return await self._reclaim_many(streams, keys.WORKERS_GROUP, consumer, min_idle_ms, count)
 
     async def touch(self, consumer: str, deliveries: Iterable[Delivery]) -> None:
-        """Reset the idle time of entries still being worked on, so nobody reclaims them."""
+        """Reset the idle time of entries still being worked on, so nobody reclaims them (with those a
+        waiting read received and has not handed out yet)."""
+        received = [
+            d
+            for (_, _, c), task in self._waiting.items()
+            if c == consumer and task.done() and not task.cancelled() and task.exception() is None
+            for d in task.result()
+        ]
         by_stream: dict[tuple[str, str], list[str | int | bytes | memoryview]] = {}
-        for d in deliveries:
+        for d in [*deliveries, *received]:
             by_stream.setdefault((d.stream, d.group), []).append(d.stream_id)
         await asyncio.gather(
             *(
@@ -488,15 +499,55 @@ class Bus:
     async def _read_round(
         self, streams: list[tuple[str, str]], group: str, consumer: str, each: int, block_ms: int | None
     ) -> list[Delivery]:
-        """One read of every stream. On one server that is one XREADGROUP over all of them; on a cluster
-        each stream is read on its own shard, all at once, first without blocking (a block that finds
-        nothing costs ``block_ms`` once, not once per partition)."""
+        """One read of every stream. On one server that is one XREADGROUP over all of them. On a cluster
+        each stream is read on its own shard (a command cannot span slots), all at once, first without
+        blocking; if none has anything, each waits (BLOCK) on its own, and the round ends with the first
+        answer: the others stay waiting for the next round (``_waiting``) rather than holding this one
+        until they time out, which cost a lone mention 2 x ``block_ms`` on its way through."""
         if not self.cluster:
             return await self._read(streams, group, consumer, each, block_ms)
-        found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in streams))
-        if not any(found) and block_ms is not None:
-            found = await asyncio.gather(*(self._read([s], group, consumer, each, block_ms) for s in streams))
-        return [d for batch in found for d in batch]
+        out = self._answered(group, consumer)
+        idle = [s for s in streams if (s[0], group, consumer) not in self._waiting]
+        found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in idle))
+        out.extend(d for batch in found for d in batch)
+        if out or block_ms is None:
+            return out
+        self._longest_block_s = max(self._longest_block_s, block_ms / 1000)
+        for stream in idle:
+            self._waiting[(stream[0], group, consumer)] = asyncio.ensure_future(
+                self._read([stream], group, consumer, each, block_ms)
+            )
+        mine = [t for (_, g, c), t in self._waiting.items() if g == group and c == consumer]
+        await asyncio.wait(mine, timeout=block_ms / 1000 + 1, return_when=asyncio.FIRST_COMPLETED)
+        return self._answered(group, consumer)
+
+    def _answered(self, group: str, consumer: str) -> list[Delivery]:
+        """What the waiting reads of this consumer have received (a failed read is retried next round)."""
+        out: list[Delivery] = []
+        for key, task in list(self._waiting.items()):
+            if key[1:] == (group, consumer) and task.done():
+                del self._waiting[key]
+                if task.cancelled():
+                    continue
+                if (exc := task.exception()) is not None:  # the next round reads this stream again
+                    log.debug("a waiting read of %s failed: %s", key[0], type(exc).__name__)
+                    continue
+                out.extend(task.result())
+        return out
+
+    async def stop_reading(self, consumer: str) -> list[Delivery]:
+        """Wait for this consumer's waiting reads (they end within their ``block_ms``) and return what they
+        received: entries read for a consumer that stopped would wait for a takeover."""
+        mine = [t for (_, _, c), t in self._waiting.items() if c == consumer]
+        if mine:
+            _, stuck = await asyncio.wait(mine, timeout=self._longest_block_s + STOP_READING_S)
+            for task in stuck:  # Redis does not answer: what they received stays pending for a takeover
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        out: list[Delivery] = []
+        for group in {g for (_, g, c) in self._waiting if c == consumer}:
+            out.extend(self._answered(group, consumer))
+        return out
 
     async def _read(
         self, streams: list[tuple[str, str]], group: str, consumer: str, count: int, block_ms: int | None

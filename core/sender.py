@@ -119,6 +119,8 @@ class Sender:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for delivery in await self.bus.stop_reading(self.name):  # received as we stopped: ours
+                self._queue(delivery)
             if self._lanes:
                 _, late = await asyncio.wait(list(self._lanes), timeout=self.stop_grace_s + 15)
                 for task in late:

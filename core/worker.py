@@ -112,6 +112,8 @@ class Worker:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+            for delivery in await self.bus.stop_reading(self.name):  # received as we stopped: ours
+                self._spawn(delivery)
             if self._inflight:  # finish what we hold; what is left is reclaimed by the next worker
                 _, late = await asyncio.wait(list(self._inflight.values()), timeout=self.shutdown_grace_s)
                 for task in late:

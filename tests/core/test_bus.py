@@ -178,3 +178,31 @@ async def test_taking_over_after_the_streams_were_deleted_finds_nothing_and_does
     assert await bus.claim_from_dead_events("w1", min_idle_ms=0) == []
     await bus.publish(event())
     assert len(await bus.read_events("w1", count=10, block_ms=100)) == 1
+
+
+def _community_in_another_partition() -> str:
+    for n in range(100):
+        if keys.partition(f"test:c{n}", keys.DEFAULT_PARTITIONS) != C1:
+            return f"c{n}"
+    raise AssertionError("every community in one partition")
+
+
+async def test_a_read_ends_with_the_first_answer_not_when_every_partition_times_out(
+    redis: aioredis.Redis,
+) -> None:
+    """On a cluster each partition waits on its own shard; an Event in one partition ends the read at
+    once (a 4 s block would otherwise hold it 4 s), and the reads left waiting lose nothing: what they
+    receive is handed out by the next read or, when the consumer stops, by ``stop_reading``."""
+    bus = Bus(redis)
+    reading = asyncio.ensure_future(bus.read_events("w", count=10, block_ms=4000))
+    await asyncio.sleep(0.3)  # every partition is waiting
+    await bus.publish(event(message_id="1"))
+    [first] = await asyncio.wait_for(reading, timeout=2)
+    assert load_event(first.payload).message_id == "1"
+    other = _community_in_another_partition()
+    await bus.publish(event(message_id="2", community=other))
+    await bus.publish(event(message_id="3"))
+    got = await asyncio.wait_for(bus.read_events("w", count=10, block_ms=4000), timeout=2)
+    late = await bus.stop_reading("w")
+    assert sorted(load_event(d.payload).message_id for d in [*got, *late]) == ["2", "3"]
+    assert await bus.stop_reading("w") == []
