@@ -1,19 +1,26 @@
 """One Redis server against a 3-master Redis Cluster, side by side in one run, on this machine.
 
-For each topology (both over loopback TCP, each master with one replica, the shipped redis-server):
+Three topologies, all over loopback TCP, each master with one replica, the shipped redis-server: one
+server; the same server in cluster mode holding every slot (a one-master cluster: what cluster mode costs
+by itself, with the cluster client and per-partition reads); and 3 masters (what spreading over three
+servers adds: on this 2-core machine they share the cores with each other and with this process).
+For each:
 - bus: Events from 1,000 communities published by 8 concurrent publishers, routed by a worker (the reply
   plus one write to the community's own state) and delivered by a sender, all in this process: Events/s,
   and the Redis CPU per Event summed over the masters (INFO cpu before and after, less what the same
   servers use idle over the same time, measured first: a mostly idle server's timers are most of its CPU,
   and three servers have three sets of timers); also INFO commandstats time, which counts a script's inner
   commands twice, so read it as a ratio;
+- bus paced: the same, published at a fixed rate (PACED_RATE Events/s) that every topology keeps up with,
+  so the CPU per Event is compared at the same load (unpaced, each topology runs at its own rate, and a
+  server's CPU per Event falls as its load rises: each wake-up serves more commands);
 - WAIT: the publish latency with and without waiting for one replica (CHORUS_REDIS_WAIT_REPLICAS=1);
 - feed ingest: items from 1,000 communities through FeedStore.ingest: items/s and Redis CPU per item;
 - load spread over the masters: the busiest master's share of keys (DBSIZE) and of commands (INFO
   commandstats), after the bus traffic alone and after bus + feed.
 
 Throughput here is bounded by this one Python process on 2 shared cores, not by Redis; the CPU per item is
-what tells how many items N masters carry (docs/scaling.md). Run: ``python bench/cluster.py`` (~3 min).
+what tells how many items N masters carry (docs/scaling.md). Run: ``python bench/cluster.py`` (~5 min).
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ COMMUNITIES = 1000
 N_EVENTS = 3000
 N_BACKLOG = 6000
 N_WAIT = 1500
+PACED_RATE = 200.0
+N_PACED = 2000
 N_ITEMS = 20_000
 PUBLISHERS = 8
 
@@ -151,13 +160,14 @@ def single_server(tmp: Path) -> Iterator[Topology]:
 
 
 @contextmanager
-def cluster(tmp: Path) -> Iterator[Topology]:
-    local = LocalCluster(tmp / "cluster", masters=3, replicas=1, node_timeout_ms=5000)
+def cluster(tmp: Path, masters: int = 3) -> Iterator[Topology]:
+    local = LocalCluster(tmp / f"cluster-{masters}", masters=masters, replicas=1, node_timeout_ms=5000)
     local.start()
     try:
-        masters = [n.port for n in local.primaries()]
-        replicas = [n.port for n in local.nodes if n.port not in masters]
-        yield Topology("3-master cluster", local.url, masters, replicas, local.stop)
+        ports = [n.port for n in local.primaries()]
+        replicas = [n.port for n in local.nodes if n.port not in ports]
+        name = "3-master cluster" if masters == 3 else f"{masters}-master cluster"
+        yield Topology(name, local.url, ports, replicas, local.stop)
     finally:
         local.stop()
 
@@ -178,6 +188,9 @@ def _event(i: int, text: str = "hi") -> Event:
 class Figures:
     bus_rate: float = 0.0
     bus_cpu_us: float = 0.0
+    paced_rate: float = 0.0
+    paced_cpu_us: float = 0.0
+    paced_cmd_us: float = 0.0
     bus_replica_cpu_us: float = 0.0
     drain_rate: float = 0.0
     drain_cpu_us: float = 0.0
@@ -198,10 +211,11 @@ class Figures:
 
 
 async def bus_traffic(
-    topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool
+    topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool, rate: float | None = None
 ) -> tuple[float, float, float, float, list[int]]:
     """Events through publish -> worker -> sender. ``backlog``: all published before the worker and sender
-    start (they read full batches: the regime of a busy deployment); else published while they run.
+    start (they read full batches: the regime of a busy deployment); else published while they run, as
+    fast as they go or, with ``rate``, at that many Events/s in all.
     Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
     the masters (us), commands per master."""
     services = Services(
@@ -221,12 +235,14 @@ async def bus_traffic(
     cmds0, cpu0, rcpu0, t0 = topo.commands(), topo.cpu(), topo.cpu(topo.replicas), topo.command_time()
     start = time.perf_counter()
 
-    async def publisher(share: list[Event]) -> None:
-        for ev in share:
+    async def publisher(share: list[Event], offset: int) -> None:
+        for i, ev in enumerate(share):
+            if rate is not None:  # Event k of all is due at start + k / rate
+                await asyncio.sleep(max(0.0, start + (i * PUBLISHERS + offset) / rate - time.perf_counter()))
             await services.bus.publish(ev)
 
     loops = [] if backlog else [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
-    await asyncio.gather(*(publisher(events[i::PUBLISHERS]) for i in range(PUBLISHERS)))
+    await asyncio.gather(*(publisher(events[i::PUBLISHERS], i) for i in range(PUBLISHERS)))
     if backlog:
         loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
     while len(platform.sent) < n:
@@ -294,6 +310,11 @@ async def measure(topo: Topology) -> Figures:
             topo, client, N_BACKLOG, backlog=True
         )
         f.bus_commands = [a + b for a, b in zip(f.bus_commands, drained, strict=True)]
+        stage(f"{topo.name}: bus, paced at {PACED_RATE:.0f} Events/s")
+        f.paced_rate, f.paced_cpu_us, _, f.paced_cmd_us, paced = await bus_traffic(
+            topo, client, N_PACED, backlog=False, rate=PACED_RATE
+        )
+        f.bus_commands = [a + b for a, b in zip(f.bus_commands, paced, strict=True)]
         f.bus_keys = topo.key_counts()
         stage(f"{topo.name}: WAIT")
         await wait_cost(client, f)
@@ -310,57 +331,54 @@ def share(values: list[int]) -> str:
     return f"busiest {max(values) / total:5.1%}  ({parts})"
 
 
+ROWS = [  # (label, Figures field, format)
+    ("idle: masters' CPU, ms per second (subtracted)", "idle_ms_per_s", "{:,.1f}"),
+    ("bus live: Events/s (this process is the limit)", "bus_rate", "{:,.0f}"),
+    ("bus live: Redis CPU per Event, masters (us)", "bus_cpu_us", "{:,.1f}"),
+    ("bus live: Redis CPU per Event, replicas (us)", "bus_replica_cpu_us", "{:,.1f}"),
+    ("bus live: command time per Event, masters (us)", "bus_cmd_us", "{:,.1f}"),
+    ("bus backlog: Events/s", "drain_rate", "{:,.0f}"),
+    ("bus backlog: Redis CPU per Event, masters (us)", "drain_cpu_us", "{:,.1f}"),
+    ("bus backlog: CPU per Event, replicas (us)", "drain_replica_cpu_us", "{:,.1f}"),
+    ("bus backlog: command time per Event (us)", "drain_cmd_us", "{:,.1f}"),
+    (f"bus paced ({PACED_RATE:.0f}/s): Events/s", "paced_rate", "{:,.0f}"),
+    ("bus paced: Redis CPU per Event, masters (us)", "paced_cpu_us", "{:,.1f}"),
+    ("bus paced: command time per Event (us)", "paced_cmd_us", "{:,.1f}"),
+    ("publish latency, median (us)", "publish_us", "{:,.0f}"),
+    ("publish + WAIT 1 latency, median (us)", "publish_wait_us", "{:,.0f}"),
+    ("feed ingest: items/s", "ingest_rate", "{:,.0f}"),
+    ("feed ingest: Redis CPU per item (us)", "ingest_cpu_us", "{:,.1f}"),
+    ("feed ingest: command time per item (us)", "ingest_cmd_us", "{:,.1f}"),
+]
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{b / a:.2f}" if a else "-"
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with single_server(Path(tmp)) as topo:
             one = await measure(topo)
+        with cluster(Path(tmp), masters=1) as topo:
+            mode = await measure(topo)
         with cluster(Path(tmp)) as topo:
             three = await measure(topo)
     print(f"== Redis Cluster: one server vs 3 masters (each with a replica), {COMMUNITIES:,} communities ==")
     print(
-        f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,} live + {N_BACKLOG:,} backlog; feed items {N_ITEMS:,}"
+        f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,} live + {N_BACKLOG:,} backlog + "
+        f"{N_PACED:,} paced; feed items {N_ITEMS:,}"
     )
-    print(f"{'':48}{'one server':>14}{'3-master cluster':>20}{'ratio':>8}")
-    rows = [
-        (
-            "idle: masters' CPU, ms per second (subtracted)",
-            one.idle_ms_per_s,
-            three.idle_ms_per_s,
-            "{:>14,.1f}",
-        ),
-        ("bus live: Events/s (this process is the limit)", one.bus_rate, three.bus_rate, "{:>14,.0f}"),
-        ("bus live: Redis CPU per Event, masters (us)", one.bus_cpu_us, three.bus_cpu_us, "{:>14,.1f}"),
-        (
-            "bus live: Redis CPU per Event, replicas (us)",
-            one.bus_replica_cpu_us,
-            three.bus_replica_cpu_us,
-            "{:>14,.1f}",
-        ),
-        ("bus live: command time per Event, masters (us)", one.bus_cmd_us, three.bus_cmd_us, "{:>14,.1f}"),
-        ("bus backlog: Events/s", one.drain_rate, three.drain_rate, "{:>14,.0f}"),
-        (
-            "bus backlog: Redis CPU per Event, masters (us)",
-            one.drain_cpu_us,
-            three.drain_cpu_us,
-            "{:>14,.1f}",
-        ),
-        (
-            "bus backlog: CPU per Event, replicas (us)",
-            one.drain_replica_cpu_us,
-            three.drain_replica_cpu_us,
-            "{:>14,.1f}",
-        ),
-        ("bus backlog: command time per Event (us)", one.drain_cmd_us, three.drain_cmd_us, "{:>14,.1f}"),
-        ("publish latency, median (us)", one.publish_us, three.publish_us, "{:>14,.0f}"),
-        ("publish + WAIT 1 latency, median (us)", one.publish_wait_us, three.publish_wait_us, "{:>14,.0f}"),
-        ("feed ingest: items/s", one.ingest_rate, three.ingest_rate, "{:>14,.0f}"),
-        ("feed ingest: Redis CPU per item (us)", one.ingest_cpu_us, three.ingest_cpu_us, "{:>14,.1f}"),
-        ("feed ingest: command time per item (us)", one.ingest_cmd_us, three.ingest_cmd_us, "{:>14,.1f}"),
-    ]
-    for label, a, b, fmt in rows:
-        print(f"{label:48}{fmt.format(a)}{fmt.format(b):>20}{b / a if a else 0:>8.2f}")
+    print("(A) one server; (B) the same in cluster mode, one master holding every slot; (C) 3 masters")
+    print(f"{'':48}{'(A)':>10}{'(B)':>10}{'(C)':>10}{'C/A':>7}{'B/A':>7}{'C/B':>7}")
+    for label, name, fmt in ROWS:
+        a, b, c = (getattr(f, name) for f in (one, mode, three))
+        cells = "".join(f"{fmt.format(v):>10}" for v in (a, b, c))
+        print(f"{label:48}{cells}{ratio(a, c):>7}{ratio(a, b):>7}{ratio(b, c):>7}")
     print(
-        f"WAIT fell short of 1 replica: {one.under_replicated} / {three.under_replicated} of {N_WAIT} publishes"
+        "WAIT fell short of 1 replica: "
+        + " / ".join(str(f.under_replicated) for f in (one, mode, three))
+        + f" of {N_WAIT} publishes"
     )
     print("\nLoad spread over the 3 masters (goal: busiest <= 40 %):")
     print(f"  bus traffic      keys      {share(three.bus_keys)}")

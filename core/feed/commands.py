@@ -21,6 +21,7 @@ from core.commands import Command, Option
 from core.contract import Action, Event, OfferChoices, reply_to_event
 from core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from core.features import Feature
+from core.feed import keys as fk
 from core.feed import personal
 from core.feed.cli import CLI
 from core.feed.digests import JOB_KIND, Digests
@@ -491,4 +492,9 @@ async def install(svc: Services) -> FeedService:
     return feed
 
 
-FEATURE = Feature("feed", install, cli=(CLI,))
+FEATURE = Feature(
+    "feed",
+    install,
+    cli=(CLI,),
+    describe=lambda settings: {"Feed": f"{fk.PARTITIONS} partitions (fixed; docs/scaling.md)"},
+)

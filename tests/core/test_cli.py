@@ -59,6 +59,7 @@ def test_config_check_masks_secrets_and_lists_platforms(tmp_path: Path) -> None:
     assert secret not in out.stdout and "hunter2pass" not in out.stdout
     assert "OPENAI_API_KEY = ****" in out.stdout
     assert "Platforms:" in out.stdout and "telegram" in out.stdout and "console" in out.stdout
+    assert "12 bus partitions" in out.stdout and "Feed: 12 partitions" in out.stdout
 
 
 def test_invalid_setting_is_one_clear_line(tmp_path: Path) -> None:
