@@ -14,6 +14,7 @@ For each:
 - bus paced: the same, published at a fixed rate (PACED_RATE Events/s) that every topology keeps up with,
   so the CPU per Event is compared at the same load (unpaced, each topology runs at its own rate, and a
   server's CPU per Event falls as its load rises: each wake-up serves more commands);
+- lone mentions: publish to sent for mentions one at a time into an idle worker and sender;
 - WAIT: the publish latency with and without waiting for one replica (CHORUS_REDIS_WAIT_REPLICAS=1);
 - feed ingest: items from 1,000 communities through FeedStore.ingest: items/s and Redis CPU per item;
 - load spread over the masters: the busiest master's share of keys (DBSIZE) and of commands (INFO
@@ -62,6 +63,7 @@ N_EVENTS = 3000
 N_BACKLOG = 6000
 N_WAIT = 1500
 PACED_RATE = 200.0
+N_LONE = 40
 N_PACED = 2000
 N_ITEMS = 20_000
 PUBLISHERS = 8
@@ -191,6 +193,8 @@ class Figures:
     paced_rate: float = 0.0
     paced_cpu_us: float = 0.0
     paced_cmd_us: float = 0.0
+    lone_ms: float = 0.0
+    lone_worst_ms: float = 0.0
     bus_replica_cpu_us: float = 0.0
     drain_rate: float = 0.0
     drain_cpu_us: float = 0.0
@@ -259,6 +263,37 @@ async def bus_traffic(
     )
 
 
+async def lone_latency(topo: Topology, redis_client: aioredis.Redis, f: Figures) -> None:
+    """Mentions one at a time into an idle worker and sender: publish to sent, median and worst (ms)."""
+    services = Services(
+        Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client), registry.catalog()
+    )
+
+    async def answer(ev: Event, svc: Services) -> list[Action]:
+        return [reply_to_event(ev, "ok")]
+
+    services.mention = answer
+    platform = RecordingPlatform("bench")
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(Worker(services.bus, Router(services)).run(stop)),
+        asyncio.create_task(Sender(services.bus, platform).run(stop)),
+    ]
+    await asyncio.sleep(1.0)  # both idle, every partition's read waiting
+    samples = []
+    for i in range(N_LONE):
+        sent = len(platform.sent)
+        start = time.perf_counter()
+        await services.bus.publish(_event(i))
+        while len(platform.sent) == sent:
+            await asyncio.sleep(0.0005)
+        samples.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.05 + (i % 7) * 0.013)  # idle again, at uneven moments
+    stop.set()
+    await asyncio.gather(*loops)
+    f.lone_ms, f.lone_worst_ms = statistics.median(samples), max(samples)
+
+
 async def wait_cost(redis_client: aioredis.Redis, f: Figures) -> None:
     """Sequential publishes (latency, not throughput), without and with WAIT 1."""
     for wait in (0, 1):
@@ -316,6 +351,8 @@ async def measure(topo: Topology) -> Figures:
         )
         f.bus_commands = [a + b for a, b in zip(f.bus_commands, paced, strict=True)]
         f.bus_keys = topo.key_counts()
+        stage(f"{topo.name}: lone mentions")
+        await lone_latency(topo, client, f)
         stage(f"{topo.name}: WAIT")
         await wait_cost(client, f)
         stage(f"{topo.name}: feed ingest")
@@ -344,6 +381,8 @@ ROWS = [  # (label, Figures field, format)
     (f"bus paced ({PACED_RATE:.0f}/s): Events/s", "paced_rate", "{:,.0f}"),
     ("bus paced: Redis CPU per Event, masters (us)", "paced_cpu_us", "{:,.1f}"),
     ("bus paced: command time per Event (us)", "paced_cmd_us", "{:,.1f}"),
+    ("lone mention, publish to sent: median (ms)", "lone_ms", "{:,.1f}"),
+    ("lone mention, publish to sent: worst (ms)", "lone_worst_ms", "{:,.1f}"),
     ("publish latency, median (us)", "publish_us", "{:,.0f}"),
     ("publish + WAIT 1 latency, median (us)", "publish_wait_us", "{:,.0f}"),
     ("feed ingest: items/s", "ingest_rate", "{:,.0f}"),
