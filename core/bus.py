@@ -127,6 +127,7 @@ class Bus:
         # a cluster's blocked reads, by (stream, group, consumer), left waiting from one round to the next
         self._waiting: dict[tuple[str, str, str], asyncio.Future[list[Delivery]]] = {}
         self._longest_block_s = 0.0
+        self._woken: set[tuple[str, str, str]] = set()  # streams whose waiting read answered with entries
 
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Bus:
@@ -500,20 +501,26 @@ class Bus:
         self, streams: list[tuple[str, str]], group: str, consumer: str, each: int, block_ms: int | None
     ) -> list[Delivery]:
         """One read of every stream. On one server that is one XREADGROUP over all of them. On a cluster
-        each stream is read on its own shard (a command cannot span slots), all at once, first without
-        blocking; if none has anything, each waits (BLOCK) on its own, and the round ends with the first
-        answer: the others stay waiting for the next round (``_waiting``) rather than holding this one
-        until they time out, which cost a lone mention 2 x ``block_ms`` on its way through."""
+        each stream is read on its own shard (a command cannot span slots), all at once: first without
+        blocking, and if none has anything each waits (BLOCK) on its own. The round ends with the first
+        that answers; the others stay waiting for the next round (``_waiting``) rather than holding this
+        one until they time out, which cost a lone mention 2 x ``block_ms`` on its way through. A stream
+        whose waiting read just answered skips the read without blocking (a BLOCK read of a stream with
+        entries answers at once): one XREADGROUP per wake-up, not two."""
         if not self.cluster:
             return await self._read(streams, group, consumer, each, block_ms)
         out = self._answered(group, consumer)
+        if out:  # the idle streams are read in the next round
+            return out
         idle = [s for s in streams if (s[0], group, consumer) not in self._waiting]
-        found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in idle))
-        out.extend(d for batch in found for d in batch)
+        ask = idle if block_ms is None else [s for s in idle if (s[0], group, consumer) not in self._woken]
+        found = await asyncio.gather(*(self._read([s], group, consumer, each, None) for s in ask))
+        out = [d for batch in found for d in batch]
         if out or block_ms is None:
             return out
         self._longest_block_s = max(self._longest_block_s, block_ms / 1000)
         for stream in idle:
+            self._woken.discard((stream[0], group, consumer))
             self._waiting[(stream[0], group, consumer)] = asyncio.ensure_future(
                 self._read([stream], group, consumer, each, block_ms)
             )
@@ -532,6 +539,8 @@ class Bus:
                 if (exc := task.exception()) is not None:  # the next round reads this stream again
                     log.debug("a waiting read of %s failed: %s", key[0], type(exc).__name__)
                     continue
+                if task.result():
+                    self._woken.add(key)
                 out.extend(task.result())
         return out
 

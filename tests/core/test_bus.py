@@ -203,6 +203,8 @@ async def test_a_read_ends_with_the_first_answer_not_when_every_partition_times_
     await bus.publish(event(message_id="2", community=other))
     await bus.publish(event(message_id="3"))
     got = await asyncio.wait_for(bus.read_events("w", count=10, block_ms=4000), timeout=2)
+    if len(got) < 2:  # on a cluster the round may end with one partition's answer
+        got += await asyncio.wait_for(bus.read_events("w", count=10, block_ms=4000), timeout=2)
     late = await bus.stop_reading("w")
     assert sorted(load_event(d.payload).message_id for d in [*got, *late]) == ["2", "3"]
     assert await bus.stop_reading("w") == []
