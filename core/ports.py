@@ -48,6 +48,13 @@ class Summarizer(Protocol):
 
     async def __call__(self, text: str, *, max_chars: int) -> str: ...
 
+    async def many(self, texts: Sequence[str], *, max_chars: int, community_key: str = "") -> list[str]:
+        """One summary per text, in order, from one model request. The caller only batches texts that the
+        same people may read: one private community's (``community_key``, whose moderators' prompts apply)
+        or public ones (""). An entry the model could not give well is "" (the caller then uses that
+        text's extractive summary)."""
+        ...
+
 
 class Previewer(Protocol):
     """Writes a post for (moderator's Event, slot -> template overrides, request), saving nothing."""

@@ -170,6 +170,42 @@ def small_plan(
     return Plan(examples=example_turns(kind, revising), bind=bind, structured=True)
 
 
+_OPENING_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+def summaries_plan(stories: Sequence[str], max_tokens: int) -> dict[str, Any]:
+    """Decoding kwargs for a small local model summarising several stories in one answer: a grammar for
+    ``{"summaries": [...]}`` with one sentence of plain words per story (no links, tags or colons; digits
+    only as that story's numbers), each starting with its own story's first words. A 135M model reads the
+    stories as one text and summarises it in order; made to start where its story starts, each summary
+    follows its own story instead of running on into the next one's."""
+    sentences = [_summary_sentence(story) for story in stories]
+    listed = {"type": "array", "prefixItems": sentences, "minItems": len(stories), "maxItems": len(stories)}
+    fmt = {
+        "type": "json_object",
+        "schema": {"type": "object", "properties": {"summaries": listed}, "required": ["summaries"]},
+    }
+    return {
+        "max_tokens": max_tokens,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "extra_body": {"response_format": fmt, "repeat_penalty": 1.1, "top_k": 40},
+    }
+
+
+def _summary_sentence(story: str) -> dict[str, Any]:
+    numbers = sorted(set(_NUMBER.findall(story)), key=len, reverse=True)[:12]
+    unit = "(" + "|".join([_CHARS, *numbers]) + ")" if numbers else _CHARS
+    first = "(" + "|".join([_FIRST, *numbers]) + ")" if numbers else _FIRST
+    opening = []
+    for word in story.split()[:3]:
+        if not _OPENING_WORD.fullmatch(word):
+            break
+        opening.append(word)
+    lead = "".join(f"{w} " for w in opening)
+    return {"type": "string", "pattern": f"^{lead}({first}{unit}* ){{3,}}{first}{unit}*[.!?]$"}
+
+
 OPENAI_DRAFT_SCHEMA: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {
