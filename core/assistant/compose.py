@@ -50,6 +50,7 @@ from core.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from core.ports import SummaryKind
 from core.prompts import slots as prompt_slots
 from core.prompts.template import parse as parse_template
 from core.text import (
@@ -320,13 +321,20 @@ class Composer:
         return summary or fallback
 
     async def summarize_many(
-        self, texts: Sequence[str], *, max_chars: int, community_key: str = "", platform: str = ""
+        self,
+        texts: Sequence[str],
+        *,
+        max_chars: int,
+        community_key: str = "",
+        platform: str = "",
+        kind: SummaryKind = "stories",
     ) -> list[str]:
-        """One summary per story from one model request (the feed batches stories that the same people may
-        read). The stories are numbered and delimited as data; the answer is parsed into one entry per
-        story, each repaired, held to its own story (no link or price it does not give) and checked by the
-        moderator on its own. An entry that is missing, empty, too long or refused is "" (the caller uses
-        that story's extractive summary), with a warning that names no content."""
+        """One summary per text from one model request (the feed batches texts that the same people may
+        read): stories, or digests' intros (``kind``; its prompt is ``core/prompts/defaults/<kind>.txt``).
+        The texts are numbered and delimited as data; the answer is parsed into one entry per text, each
+        repaired, held to its own text (no link or price it does not give) and checked by the moderator on
+        its own. An entry that is missing, empty, too long or refused is "" (the caller uses that text's
+        fallback), with a warning that names no content."""
         if not texts:
             return []
         bodies = [clean(t)[:REQUEST_MAX_CHARS] for t in texts]
@@ -334,12 +342,13 @@ class Composer:
         name = community_key.partition(":")[2] or "the community"
         prompts = await self._slots(community_key, platform, {})
         system = self._system(prompts, {"community": name, "platform": platform, "max_chars": max_chars})
-        stories = "\n\n".join(f"Story {n}:\n{_wrap('context', b)}" for n, b in enumerate(bodies, 1))
+        noun = "Story" if kind == "stories" else "Digest"
+        listed = "\n\n".join(f"{noun} {n}:\n{_wrap('context', b)}" for n, b in enumerate(bodies, 1))
         task = self.render(
-            "stories",
-            prompt_slots.default("stories").text,
+            kind,
+            prompt_slots.default(kind).text,
             {
-                "stories": stories,
+                "texts": listed,
                 "count": count,
                 "max_chars": max_chars,
                 "community": name,
@@ -348,7 +357,7 @@ class Composer:
         )
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(task)]
         tokens = min(4000, count * (max_chars // 3 + 12) + 40)
-        small = profile.summaries_plan(bodies, tokens)
+        small = profile.summaries_plan(bodies, tokens, lead=kind == "stories")
         answer = await self._first_answer(messages, {"max_tokens": tokens}, small=small)
         entries = parse_numbered(_content(answer), count)
         secret = _shingles(system)
@@ -358,9 +367,7 @@ class Composer:
         missing = sum(1 for c in checked if not c)
         if missing:
             log.warning(
-                "batched summary: %d of %d entries unusable; those stories use their first sentence",
-                missing,
-                count,
+                "batched %s: %d of %d entries unusable; those use their fallback", kind, missing, count
             )
         return list(checked)
 
@@ -552,8 +559,12 @@ class DigestSummarizer:
     async def __call__(self, text: str, *, max_chars: int) -> str:
         return await self.composer.summarize(text, max_chars=max_chars)
 
-    async def many(self, texts: Sequence[str], *, max_chars: int, community_key: str = "") -> list[str]:
-        return await self.composer.summarize_many(texts, max_chars=max_chars, community_key=community_key)
+    async def many(
+        self, texts: Sequence[str], *, max_chars: int, community_key: str = "", kind: SummaryKind = "stories"
+    ) -> list[str]:
+        return await self.composer.summarize_many(
+            texts, max_chars=max_chars, community_key=community_key, kind=kind
+        )
 
 
 # -- prompts -----------------------------------------------------------------------------------------

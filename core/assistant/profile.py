@@ -173,14 +173,14 @@ def small_plan(
 _OPENING_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 
-def summaries_plan(stories: Sequence[str], max_tokens: int) -> dict[str, Any]:
-    """Decoding kwargs for a small local model summarising several stories in one answer: a grammar for
-    ``{"summaries": [...]}`` with one sentence of plain words per story (no links, tags or colons; digits
-    only as that story's numbers), each starting with its own story's first words. A 135M model reads the
-    stories as one text and summarises it in order; made to start where its story starts, each summary
-    follows its own story instead of running on into the next one's."""
-    sentences = [_summary_sentence(story) for story in stories]
-    listed = {"type": "array", "prefixItems": sentences, "minItems": len(stories), "maxItems": len(stories)}
+def summaries_plan(texts: Sequence[str], max_tokens: int, *, lead: bool = True) -> dict[str, Any]:
+    """Decoding kwargs for a small local model summarising several texts in one answer: a grammar for
+    ``{"summaries": [...]}`` with one sentence of plain words per text (no links, tags or colons; digits
+    only as that text's numbers), each starting with its own text's first words when ``lead`` (stories).
+    A 135M model reads the stories as one text and summarises it in order; made to start where its story
+    starts, each summary follows its own story instead of running on into the next one's."""
+    sentences = [_summary_sentence(text, lead) for text in texts]
+    listed = {"type": "array", "prefixItems": sentences, "minItems": len(texts), "maxItems": len(texts)}
     fmt = {
         "type": "json_object",
         "schema": {"type": "object", "properties": {"summaries": listed}, "required": ["summaries"]},
@@ -193,17 +193,17 @@ def summaries_plan(stories: Sequence[str], max_tokens: int) -> dict[str, Any]:
     }
 
 
-def _summary_sentence(story: str) -> dict[str, Any]:
+def _summary_sentence(story: str, lead: bool) -> dict[str, Any]:
     numbers = sorted(set(_NUMBER.findall(story)), key=len, reverse=True)[:12]
     unit = "(" + "|".join([_CHARS, *numbers]) + ")" if numbers else _CHARS
     first = "(" + "|".join([_FIRST, *numbers]) + ")" if numbers else _FIRST
     opening = []
-    for word in story.split()[:3]:
+    for word in story.split()[: 3 if lead else 0]:
         if not _OPENING_WORD.fullmatch(word):
             break
         opening.append(word)
-    lead = "".join(f"{w} " for w in opening)
-    return {"type": "string", "pattern": f"^{lead}({first}{unit}* ){{3,}}{first}{unit}*[.!?]$"}
+    start = "".join(f"{w} " for w in opening)
+    return {"type": "string", "pattern": f"^{start}({first}{unit}* ){{3,}}{first}{unit}*[.!?]$"}
 
 
 OPENAI_DRAFT_SCHEMA: dict[str, Any] = {

@@ -277,11 +277,16 @@ class Digests:
         size = self.settings.digest_stories
         async with self._building:
             candidates = await self.timelines.top(scope, start, end, size + EXTRA_CANDIDATES, ranked)
-            stories = candidates[:size]
-            chars = self.settings.summary_chars
-            summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
-            named = scope.label(self.services.platforms)
-            intro = await self.summaries.intro(period_name(start, end), named, summaries, INTRO_CHARS)
+        # summaries and the intro outside the bound: they are batched per community (summaries.py), so they
+        # wait for the round's other builds (and bound their own model and Redis use) instead of holding them
+        stories = candidates[:size]
+        chars = self.settings.summary_chars
+        summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
+        named = scope.label(self.services.platforms)
+        communities = [s.fullest.community_key for s in stories]  # whose texts the summaries were made from
+        intro = await self.summaries.intro(
+            period_name(start, end), named, summaries, INTRO_CHARS, communities
+        )
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
         where = scope.value if scope.kind == "community" else None

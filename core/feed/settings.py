@@ -25,9 +25,10 @@ class FeedSettings(ChorusSettings):
     summary_batch: int = Field(default=8, ge=1, le=32, alias="CHORUS_FEED_SUMMARY_BATCH")
     """Stories summarised by one model request (only stories the same people may read share one)."""
     summary_batch_wait_ms: float = Field(
-        default=5.0, ge=0, le=1000, alias="CHORUS_FEED_SUMMARY_BATCH_WAIT_MS"
+        default=50.0, ge=0, le=1000, alias="CHORUS_FEED_SUMMARY_BATCH_WAIT_MS"
     )
-    """How long a batch of story summaries waits for more stories before its request is sent."""
+    """A batch of summaries is sent once no text joined any batch for this long (a digest round's builds
+    keep asking while they run), or when full, or after two seconds."""
     poll_interval_s: float = Field(default=60.0, gt=0, alias="CHORUS_FEED_POLL_INTERVAL_S")
     http_host: str = Field(default="127.0.0.1", alias="CHORUS_HTTP_HOST")
     base_url: str = Field(default="", alias="CHORUS_FEED_BASE_URL")

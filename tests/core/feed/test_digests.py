@@ -5,7 +5,9 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,7 +86,9 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     now = time.time()
     await feed.store.ingest([item(LAUNCH, platform="console", community="c0", created_at=now - 900)])
     await feed.store.ingest([item(LAUNCH_X, platform="x", community="c0", created_at=now - 600)])
-    await set_visibility(services.redis, "x:c0", "public")  # an 'all' digest shows other communities' public items
+    await set_visibility(
+        services.redis, "x:c0", "public"
+    )  # an 'all' digest shows other communities' public items
     await feed.store.ingest(
         [item(t, platform="console", community="c0", created_at=now - 300) for t in TOPICS]
     )
@@ -127,15 +131,19 @@ async def test_without_a_summarizer_summaries_are_extractive(services: Services)
 
 
 async def test_summarizer_failure_falls_back(services: Services) -> None:
-    async def broken(text: str, *, max_chars: int) -> str:
-        raise RuntimeError("model down")
+    class Broken(CountingSummarizer):
+        async def many(self, texts: Sequence[str], **kw: Any) -> list[str]:
+            self.requests += 1
+            raise RuntimeError("model down")
 
+    broken = Broken()
     services.summarizer.provide(broken)
     feed = FeedService(services)
     now = time.time()
     await feed.store.ingest([item(TOPICS[1], created_at=now - 60)])
     digest = await feed.digests.build(Scope(), now - 3600, now)
-    assert digest.summaries == [TOPICS[1]] and feed.summaries.calls == 2
+    assert digest.summaries == [TOPICS[1]] and feed.summaries.calls == 2 == broken.requests  # story, intro
+    assert digest.intro == "1 story from hourly digest."
 
 
 async def test_edits_and_deletions_reach_digests_not_yet_sent(services: Services) -> None:
