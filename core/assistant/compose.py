@@ -358,6 +358,8 @@ class Composer:
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(task)]
         tokens = min(4000, count * (max_chars // 3 + 12) + 40)
         small = profile.summaries_plan(bodies, tokens, lead=kind == "stories")
+        if self.seed is not None:
+            small["seed"] = self.seed
         answer = await self._first_answer(messages, {"max_tokens": tokens}, small=small)
         entries = parse_numbered(_content(answer), count)
         secret = _shingles(system)
