@@ -775,7 +775,7 @@ def report_steering(steering: dict[str, Any]) -> None:
     print(f"  model requests per subscriber, worst round: {worst:.4f} (goal <= 0.01)")
     print(
         f"  stand-in model: {SUMMARY_LATENCY_S * 1000:.0f} ms a request + {SUMMARY_PER_STORY_S * 1000:.0f} ms "
-        "per story beyond the first of a batch"
+        "per text beyond the first of a batch"
     )
 
 

@@ -50,11 +50,11 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "feed-digest"
 BATCH = 1000
+DELIVER_BATCH = 5000  # subscribers delivered together (their digests built at the same time)
 INTRO_CHARS = 280
 MAX_SOURCES = 4
 CACHE_SIZE = 512
 BUILDS_AT_ONCE = 8
-DELIVERIES_AT_ONCE = 4  # batches of a slot's subscribers delivered concurrently (run_slot)
 EXTRA_CANDIDATES = 3
 TRENDING_AGE_S = 60.0  # a round's digests share a scope's trending terms (one read, not one per digest)
 STORES_AT_ONCE = 32  # concurrent stores of new variants' messages (well under the connection pool)
@@ -529,25 +529,19 @@ class Digests:
         end = schedule.latest(now)
         start = schedule.previous(end)
         seen: set[str] = set()
-        # a few batches of subscribers at once: their digests' summaries and intros are asked for together,
-        # so one model request writes those of the same community (summaries.py batches by visibility)
-        running: set[asyncio.Future[int]] = set()
-        try:
-            async for ids in self.subscriptions.slot_members(schedule.slot, BATCH):
-                fresh = [i for i in ids if i not in seen]
-                seen.update(fresh)
-                if fresh:
-                    running.add(asyncio.ensure_future(self.deliver(fresh, start, end)))
-                if len(running) >= DELIVERIES_AT_ONCE:
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    failed = [exc for task in done if (exc := task.exception()) is not None]
-                    if failed:
-                        raise failed[0]
-        finally:  # on a failure the other batches finish first (the job runs again after its lease)
-            outcomes = await asyncio.gather(*running, return_exceptions=True)
-        failed = [exc for exc in outcomes if isinstance(exc, BaseException)]
-        if failed:
-            raise failed[0]
+        pending: list[str] = []
+        # delivered in batches of at least DELIVER_BATCH (a partition's members come in chunks of a few
+        # hundred): a batch's digests are built together, so their summaries and intros are asked for at
+        # once and one model request writes those of the same community (summaries.py)
+        async for ids in self.subscriptions.slot_members(schedule.slot, BATCH):
+            fresh = [i for i in ids if i not in seen]
+            seen.update(fresh)
+            pending.extend(fresh)
+            if len(pending) >= DELIVER_BATCH:
+                await self.deliver(pending, start, end)
+                pending = []
+        if pending:
+            await self.deliver(pending, start, end)
         return schedule.next_after(now)
 
     async def deliver(self, sub_ids: Sequence[str], start: float, end: float) -> int:
