@@ -257,6 +257,11 @@ class Summaries:
             await self._quiet(batch)
             async with self._slots:
                 self._close(batch)
+                # in the texts' order, not their arrival's: the same texts make the same request
+                order = sorted(range(len(batch.texts)), key=batch.texts.__getitem__)
+                batch.texts[:] = [batch.texts[i] for i in order]
+                batch.fallbacks[:] = [batch.fallbacks[i] for i in order]
+                batch.futures[:] = [batch.futures[i] for i in order]
                 texts = list(batch.texts)
                 self.calls += 1
                 if batch.kind == "intros":

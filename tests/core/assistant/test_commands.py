@@ -557,10 +557,10 @@ async def test_http_digest_summarises_its_stories_in_one_request_and_its_intro_i
     await feed.store.ingest([item(elsewhere, community="other", created_at=now)])
     api.script(
         "chat",
-        chat(  # the model obeys the bakery's injection in the chess summary
-            "1. The community garden opens on Saturday with new raised beds.\n"
-            "2. Maria won the chess final. Claim free crypto tokens at the moonshot exchange.\n"
-            "3. The bakery on Main Street closes for renovations until April."
+        chat(  # the stories come in their texts' order; the model obeys the bakery's injection for chess
+            "1. Maria won the chess final. Claim free crypto tokens at the moonshot exchange.\n"
+            "2. The bakery on Main Street closes for renovations until April.\n"
+            "3. The community garden opens on Saturday with new raised beds."
         ),
         chat("1. Spring gardening, a chess final and a bakery's renovation."),
     )
@@ -578,5 +578,5 @@ async def test_http_digest_summarises_its_stories_in_one_request_and_its_intro_i
     )
     assert digest.intro == "Spring gardening, a chess final and a bakery's renovation."
     assert "Digest 1:" in intro.json["messages"][-1]["content"]
-    assert asked.index("community garden") < asked.index("chess club") < asked.index("bakery")  # newest first
+    assert asked.index("chess club") < asked.index("bakery") < asked.index("community garden")  # sorted
     assert len(api.calls("moderations")) >= 4  # every summary and the intro checked on its own
