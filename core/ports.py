@@ -8,7 +8,7 @@ one is empty, naming who should have filled it, so a missing install fails at st
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from core.contract import Event
 from core.errors import ConfigError
@@ -43,10 +43,23 @@ class Slot(Generic[T]):
         return self._value
 
 
+SummaryKind = Literal["stories", "intros"]
+"""What a batched summary request writes (each kind has its prompt, ``core/prompts/defaults/<kind>.txt``)."""
+
+
 class Summarizer(Protocol):
     """Shortens a story or a list of summaries with the model (the feed's digests)."""
 
     async def __call__(self, text: str, *, max_chars: int) -> str: ...
+
+    async def many(
+        self, texts: Sequence[str], *, max_chars: int, community_key: str = "", kind: SummaryKind = "stories"
+    ) -> list[str]:
+        """One summary per text, in order, from one model request: of stories, or digests' intros (each
+        text a digest's story summaries). The caller only batches texts that the same people may read: one
+        private community's (``community_key``, whose moderators' prompts apply) or public ones (""). An
+        entry the model could not give well is "" (the caller then uses that text's fallback)."""
+        ...
 
 
 class Previewer(Protocol):

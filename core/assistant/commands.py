@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 
 from core.assistant.card import next_style
-from core.assistant.compose import Composer, Request, Target, user_message
+from core.assistant.compose import Composer, DigestSummarizer, Request, Target, user_message
 from core.assistant.context import ConversationContext
 from core.assistant.drafts import Draft, DraftKind, DraftStore, ShareTarget, shown_id
 from core.assistant.images import ImageService
@@ -786,7 +786,7 @@ def setup(svc: Services, *, runtime: ChatRuntime, images: Any, moderator: Any) -
     """Register everything with given providers (install() passes the real ones; tests pass fakes)."""
     assistant = Assistant(svc, runtime=runtime, images=images, moderator=moderator)
     svc.previewer.provide(partial(composer_preview, assistant))
-    svc.summarizer.provide(assistant.composer.summarize)
+    svc.summarizer.provide(DigestSummarizer(assistant.composer))
     svc.draft_requests.provide(assistant.draft_request)
     svc.interpreter.provide(ModelInterpreter(runtime.chat_model, assistant.composer.budget_s))
     svc.delivery_hooks.append(assistant.quotas.budget.charge_delivered_x)  # what the bot posts on X costs

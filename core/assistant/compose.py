@@ -50,6 +50,7 @@ from core.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from core.ports import SummaryKind
 from core.prompts import slots as prompt_slots
 from core.prompts.template import parse as parse_template
 from core.text import (
@@ -319,13 +320,91 @@ class Composer:
             return fallback
         return summary or fallback
 
-    async def _first_answer(self, messages: list[BaseMessage], bind: Mapping[str, Any]) -> AIMessage:
-        """The answer of the first model of the chain that gives one (summaries: no profile, no stream)."""
+    async def summarize_many(
+        self,
+        texts: Sequence[str],
+        *,
+        max_chars: int,
+        community_key: str = "",
+        platform: str = "",
+        kind: SummaryKind = "stories",
+    ) -> list[str]:
+        """One summary per text from one model request (the feed batches texts that the same people may
+        read): stories, or digests' intros (``kind``; its prompt is ``core/prompts/defaults/<kind>.txt``).
+        The texts are numbered and delimited as data; the answer is parsed into one entry per text, each
+        repaired, held to its own text (no link or price it does not give) and checked by the moderator on
+        its own. An entry that is missing, empty, too long or refused is "" (the caller uses that text's
+        fallback), with a warning that names no content."""
+        if not texts:
+            return []
+        bodies = [clean(t)[:REQUEST_MAX_CHARS] for t in texts]
+        count = len(bodies)
+        name = community_key.partition(":")[2] or "the community"
+        prompts = await self._slots(community_key, platform, {})
+        system = self._system(prompts, {"community": name, "platform": platform, "max_chars": max_chars})
+        noun = "Story" if kind == "stories" else "Digest"
+        listed = "\n\n".join(f"{noun} {n}:\n{_wrap('context', b)}" for n, b in enumerate(bodies, 1))
+        task = self.render(
+            kind,
+            prompt_slots.default(kind).text,
+            {
+                "texts": listed,
+                "count": count,
+                "max_chars": max_chars,
+                "community": name,
+                "platform": platform,
+            },
+        )
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(task)]
+        tokens = min(4000, count * (max_chars // 3 + 12) + 40)
+        small = profile.summaries_plan(bodies, tokens, lead=kind == "stories")
+        if self.seed is not None:
+            small["seed"] = self.seed
+        answer = await self._first_answer(messages, {"max_tokens": tokens}, small=small)
+        entries = parse_numbered(_content(answer), count)
+        secret = _shingles(system)
+        checked = await asyncio.gather(
+            *(self._own_summary(e, b, secret, max_chars) for e, b in zip(entries, bodies, strict=True))
+        )
+        missing = sum(1 for c in checked if not c)
+        if missing:
+            log.warning(
+                "batched %s: %d of %d entries unusable; those use their fallback", kind, missing, count
+            )
+        return list(checked)
+
+    async def _own_summary(
+        self, entry: str, story: str, secret: frozenset[tuple[str, ...]], max_chars: int
+    ) -> str:
+        """A batch entry as a summary of its own story, or "" when it cannot be one."""
+        if not entry or _REFUSAL.match(entry):
+            return ""
+        repaired = repair(entry, secret)
+        grounded = ground(repaired, story, strict=False) if repaired else ""
+        if not grounded or not usable(grounded):
+            return ""
+        summary = " ".join(grounded.split())
+        if len(summary) > max_chars:  # too long: its whole sentences that fit, else nothing
+            summary = _whole_sentences(summary, max_chars)
+            if not usable(summary):
+                return ""
+        try:
+            await self._check_output(summary)
+        except ContentRefused:
+            return ""
+        return summary
+
+    async def _first_answer(
+        self, messages: list[BaseMessage], bind: Mapping[str, Any], *, small: Mapping[str, Any] | None = None
+    ) -> AIMessage:
+        """The answer of the first model of the chain that gives one (summaries: no profile, no stream);
+        ``small`` is the binding for small local models when it differs (a grammar)."""
         chain = self.chain()
         for i, backend in enumerate(chain):
             deadline = time.monotonic() + (backend.budget_s or self.budget_s)
+            kwargs = small if backend.small and small is not None else bind
             try:
-                return await self._call(backend, messages, deadline, bind)
+                return await self._call(backend, messages, deadline, kwargs)
             except (ProviderUnavailable, ProviderRateLimited):
                 if i + 1 == len(chain):
                     raise
@@ -471,6 +550,23 @@ class Composer:
                 "What I wrote for that did not pass the content rules "
                 f"({verdict.reason or 'flagged'}). Please rephrase your request."
             )
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSummarizer:
+    """The ``Summarizer`` port on the composer: one text (intros), or several stories in one request."""
+
+    composer: Composer
+
+    async def __call__(self, text: str, *, max_chars: int) -> str:
+        return await self.composer.summarize(text, max_chars=max_chars)
+
+    async def many(
+        self, texts: Sequence[str], *, max_chars: int, community_key: str = "", kind: SummaryKind = "stories"
+    ) -> list[str]:
+        return await self.composer.summarize_many(
+            texts, max_chars=max_chars, community_key=community_key, kind=kind
+        )
 
 
 # -- prompts -----------------------------------------------------------------------------------------
@@ -772,6 +868,63 @@ def add_hashtags(text: str, words: Sequence[str], limit: int, measure: Measure) 
         return text
     candidate = f"{text}\n\n{tags}"
     return candidate if measure(candidate) <= limit else text
+
+
+# -- batched summaries ------------------------------------------------------------------------------
+_ENTRY = re.compile(
+    r"^\s*(?:[-*#>]\s*)?\**\s*(?:story|post|summary)?\s*\(?(\d{1,2})\s*[.):\]-]\**\s*(.*)$", re.I
+)
+_REFUSAL = re.compile(
+    r"^\W*(?:i(?:'m| am) sorry|sorry|i can(?:no|')t|i (?:will|won't|cannot)|unable to)\b", re.I
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def parse_numbered(raw: str, count: int) -> list[str]:
+    """``count`` entries from a batched answer, "" where the model gave none: numbered lines ("1. ...",
+    "Story 2: ...", a line that runs on is part of its entry) or JSON (a list, or an object holding one).
+    A number given twice keeps its first entry; numbers outside 1..count are dropped."""
+    text = _THINK.sub("", raw or "")
+    stripped = _FENCE.sub("", text).strip()
+    if stripped.startswith(("{", "[")):
+        listed = _json_entries(stripped)
+        if listed is not None:
+            return [(listed[i] if i < len(listed) else "").strip() for i in range(count)]
+    entries: dict[int, list[str]] = {}
+    current: int | None = None
+    for line in stripped.splitlines():
+        m = _ENTRY.match(line)
+        if m is not None:
+            n = int(m.group(1))
+            current = n if 1 <= n <= count and n not in entries else None
+            if current is not None:
+                entries[current] = [m.group(2)]
+        elif current is not None and line.strip():
+            entries[current].append(line.strip())
+    return [" ".join(entries.get(n, [])).strip() for n in range(1, count + 1)]
+
+
+def _json_entries(text: str) -> list[str] | None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        return None
+    return [_text_of(x) for x in data]
+
+
+def _whole_sentences(text: str, max_chars: int) -> str:
+    """The leading whole sentences of ``text`` that fit in ``max_chars`` ("" when the first does not)."""
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{kept} {sentence}".strip()
+        if len(candidate) > max_chars:
+            break
+        kept = candidate
+    return kept
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -170,6 +170,42 @@ def small_plan(
     return Plan(examples=example_turns(kind, revising), bind=bind, structured=True)
 
 
+_OPENING_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+def summaries_plan(texts: Sequence[str], max_tokens: int, *, lead: bool = True) -> dict[str, Any]:
+    """Decoding kwargs for a small local model summarising several texts in one answer: a grammar for
+    ``{"summaries": [...]}`` with one sentence of plain words per text (no links, tags or colons; digits
+    only as that text's numbers), each starting with its own text's first words when ``lead`` (stories).
+    A 135M model reads the stories as one text and summarises it in order; made to start where its story
+    starts, each summary follows its own story instead of running on into the next one's."""
+    sentences = [_summary_sentence(text, lead) for text in texts]
+    listed = {"type": "array", "prefixItems": sentences, "minItems": len(texts), "maxItems": len(texts)}
+    fmt = {
+        "type": "json_object",
+        "schema": {"type": "object", "properties": {"summaries": listed}, "required": ["summaries"]},
+    }
+    return {
+        "max_tokens": max_tokens,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "extra_body": {"response_format": fmt, "repeat_penalty": 1.1, "top_k": 40},
+    }
+
+
+def _summary_sentence(story: str, lead: bool) -> dict[str, Any]:
+    numbers = sorted(set(_NUMBER.findall(story)), key=len, reverse=True)[:12]
+    unit = "(" + "|".join([_CHARS, *numbers]) + ")" if numbers else _CHARS
+    first = "(" + "|".join([_FIRST, *numbers]) + ")" if numbers else _FIRST
+    opening = []
+    for word in story.split()[: 3 if lead else 0]:
+        if not _OPENING_WORD.fullmatch(word):
+            break
+        opening.append(word)
+    start = "".join(f"{w} " for w in opening)
+    return {"type": "string", "pattern": f"^{start}({first}{unit}* ){{3,}}{first}{unit}*[.!?]$"}
+
+
 OPENAI_DRAFT_SCHEMA: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "feed-digest"
 BATCH = 1000
+DELIVER_BATCH = 5000  # subscribers delivered together (their digests built at the same time)
 INTRO_CHARS = 280
 MAX_SOURCES = 4
 CACHE_SIZE = 512
@@ -277,11 +278,16 @@ class Digests:
         size = self.settings.digest_stories
         async with self._building:
             candidates = await self.timelines.top(scope, start, end, size + EXTRA_CANDIDATES, ranked)
-            stories = candidates[:size]
-            chars = self.settings.summary_chars
-            summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
-            named = scope.label(self.services.platforms)
-            intro = await self.summaries.intro(period_name(start, end), named, summaries, INTRO_CHARS)
+        # summaries and the intro outside the bound: they are batched per community (summaries.py), so they
+        # wait for the round's other builds (and bound their own model and Redis use) instead of holding them
+        stories = candidates[:size]
+        chars = self.settings.summary_chars
+        summaries = list(await asyncio.gather(*(self.summaries.story(s, chars) for s in stories)))
+        named = scope.label(self.services.platforms)
+        communities = [s.fullest.community_key for s in stories]  # whose texts the summaries were made from
+        intro = await self.summaries.intro(
+            period_name(start, end), named, summaries, INTRO_CHARS, communities
+        )
         platforms = self.services.platforms
         reasons = [explain(s, "top", tau_s=self.settings.tau_s, now=end).text(platforms) for s in stories]
         where = scope.value if scope.kind == "community" else None
@@ -523,11 +529,19 @@ class Digests:
         end = schedule.latest(now)
         start = schedule.previous(end)
         seen: set[str] = set()
+        pending: list[str] = []
+        # delivered in batches of at least DELIVER_BATCH (a partition's members come in chunks of a few
+        # hundred): a batch's digests are built together, so their summaries and intros are asked for at
+        # once and one model request writes those of the same community (summaries.py)
         async for ids in self.subscriptions.slot_members(schedule.slot, BATCH):
             fresh = [i for i in ids if i not in seen]
             seen.update(fresh)
-            if fresh:
-                await self.deliver(fresh, start, end)
+            pending.extend(fresh)
+            if len(pending) >= DELIVER_BATCH:
+                await self.deliver(pending, start, end)
+                pending = []
+        if pending:
+            await self.deliver(pending, start, end)
         return schedule.next_after(now)
 
     async def deliver(self, sub_ids: Sequence[str], start: float, end: float) -> int:

@@ -41,7 +41,13 @@ class FeedService:
         redis = services.redis
         self.store = FeedStore(redis, self.settings)
         self.timelines = Timelines(redis, self.settings.tau_s)
-        self.summaries = Summaries(redis, services.summarizer.optional, self.settings.as_written_chars)
+        self.summaries = Summaries(
+            redis,
+            services.summarizer.optional,
+            self.settings.as_written_chars,
+            batch_size=self.settings.summary_batch,
+            batch_wait_s=self.settings.summary_batch_wait_ms / 1000,
+        )
         self.subscriptions = SubscriptionStore(redis)
         self.preferences = PreferenceStore(redis)  # each person's mutes, order and learned weights
         self.trending = Trending(redis)

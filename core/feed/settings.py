@@ -22,6 +22,13 @@ class FeedSettings(ChorusSettings):
     as_written_chars: int = Field(default=220, ge=0, le=1000, alias="CHORUS_FEED_AS_WRITTEN_CHARS")
     """A story whose text is at most this long (and fits its summary) is shown as written: a model would
     only reword it. 0 summarises every story."""
+    summary_batch: int = Field(default=8, ge=1, le=32, alias="CHORUS_FEED_SUMMARY_BATCH")
+    """Stories summarised by one model request (only stories the same people may read share one)."""
+    summary_batch_wait_ms: float = Field(
+        default=50.0, ge=0, le=1000, alias="CHORUS_FEED_SUMMARY_BATCH_WAIT_MS"
+    )
+    """A batch of summaries is sent once no text joined any batch for this long (a digest round's builds
+    keep asking while they run), or when full, or after two seconds."""
     poll_interval_s: float = Field(default=60.0, gt=0, alias="CHORUS_FEED_POLL_INTERVAL_S")
     http_host: str = Field(default="127.0.0.1", alias="CHORUS_HTTP_HOST")
     base_url: str = Field(default="", alias="CHORUS_FEED_BASE_URL")

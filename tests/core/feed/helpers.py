@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from core.feed.items import FeedItem
+from core.ports import SummaryKind
 
 _ids = itertools.count(1)
 
@@ -25,14 +27,34 @@ def item(
 
 
 class CountingSummarizer:
-    """Stands in for the assistant's summarizer: counts calls, answers with a marked first sentence."""
+    """Stands in for the assistant's summarizer: ``calls`` counts the texts summarised (intros and stories),
+    ``requests`` the model requests (a batch of stories is one) and ``batches`` what each batch held;
+    answers with a marked opening of each text."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.requests = 0
         self.texts: list[str] = []
+        self.batches: list[tuple[str, list[str]]] = []  # (community_key, texts) of each batched request
+        self.kinds: list[SummaryKind] = []  # what each batched request wrote
 
     async def __call__(self, text: str, *, max_chars: int) -> str:
         self.calls += 1
+        self.requests += 1
         self.texts.append(text)
-        first = " ".join(text.split())[: max_chars - 10]
-        return f"Summary: {first}"
+        return _marked(text, max_chars)
+
+    async def many(
+        self, texts: Sequence[str], *, max_chars: int, community_key: str = "", kind: SummaryKind = "stories"
+    ) -> list[str]:
+        self.calls += len(texts)
+        self.requests += 1
+        self.texts.extend(texts)
+        self.batches.append((community_key, list(texts)))
+        self.kinds.append(kind)
+        return [_marked(text, max_chars) for text in texts]
+
+
+def _marked(text: str, max_chars: int) -> str:
+    first = " ".join(text.split())[: max_chars - 10]
+    return f"Summary: {first}"

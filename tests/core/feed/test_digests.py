@@ -5,7 +5,9 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,10 +19,11 @@ from core.contract import Action, Capabilities, DirectMessage, Post
 from core.feed import keys as fk
 from core.feed.digests import Digests, pack, x_length_bound
 from core.feed.service import FeedService
+from core.feed.settings import FeedSettings
 from core.feed.subscriptions import Schedule, Subscription
 from core.feed.timelines import Scope
 from core.platform import measure_for
-from core.scheduler import Scheduler
+from core.scheduler import Job, Scheduler
 from core.sender import Sender
 from core.services import Services
 from core.text import split_text, x_weighted_length
@@ -84,7 +87,9 @@ async def test_digest_groups_summarises_and_model_calls_do_not_grow_with_subscri
     now = time.time()
     await feed.store.ingest([item(LAUNCH, platform="console", community="c0", created_at=now - 900)])
     await feed.store.ingest([item(LAUNCH_X, platform="x", community="c0", created_at=now - 600)])
-    await set_visibility(services.redis, "x:c0", "public")  # an 'all' digest shows other communities' public items
+    await set_visibility(
+        services.redis, "x:c0", "public"
+    )  # an 'all' digest shows other communities' public items
     await feed.store.ingest(
         [item(t, platform="console", community="c0", created_at=now - 300) for t in TOPICS]
     )
@@ -127,15 +132,19 @@ async def test_without_a_summarizer_summaries_are_extractive(services: Services)
 
 
 async def test_summarizer_failure_falls_back(services: Services) -> None:
-    async def broken(text: str, *, max_chars: int) -> str:
-        raise RuntimeError("model down")
+    class Broken(CountingSummarizer):
+        async def many(self, texts: Sequence[str], **kw: Any) -> list[str]:
+            self.requests += 1
+            raise RuntimeError("model down")
 
+    broken = Broken()
     services.summarizer.provide(broken)
     feed = FeedService(services)
     now = time.time()
     await feed.store.ingest([item(TOPICS[1], created_at=now - 60)])
     digest = await feed.digests.build(Scope(), now - 3600, now)
-    assert digest.summaries == [TOPICS[1]] and feed.summaries.calls == 2
+    assert digest.summaries == [TOPICS[1]] and feed.summaries.calls == 2 == broken.requests  # story, intro
+    assert digest.intro == "1 story from hourly digest."
 
 
 async def test_edits_and_deletions_reach_digests_not_yet_sent(services: Services) -> None:
@@ -174,6 +183,57 @@ async def test_digests_fit_each_platforms_limits(services: Services) -> None:
     chunks = pack(["a" * 150, "b" * 150, "c" * 600], Capabilities(max_text=320))
     assert [len(c) for c in chunks] == [150, 150, 320, 280] or all(len(c) <= 320 for c in chunks)
     assert "".join(chunks).replace("\n", "") == "a" * 150 + "b" * 150 + "c" * 600
+
+
+async def test_a_slots_digests_share_few_model_requests_and_none_mixes_communities(
+    services: Services,
+) -> None:
+    """One slot, three communities (two private, one public): every digest's summaries and intros are
+    written by one request per community (batched), and no request holds another community's text."""
+    summarizer = CountingSummarizer()
+    services.summarizer.provide(summarizer)
+    settings = FeedSettings(CHORUS_FEED_SUMMARY_BATCH_WAIT_MS=500)  # generous: the test machine is shared
+    feed = FeedService(services, settings)
+    await set_visibility(services.redis, "console:pub", "public")
+    now = _ts("2024-10-26 09:00:30")
+    news = {
+        "c1": ["garden beds", "seed swap", "compost bins"],
+        "c2": ["chess final", "rapid ladder", "opening lecture"],
+        "pub": ["harbour ferry", "bridge repairs", "bus timetable"],
+    }
+    await feed.store.ingest(
+        [
+            item(
+                f"{c} news {i}: the {topic} story. {TOPICS[i]} Ask about the {topic} in the pinned message of "
+                f"this channel; the {topic} team answers every question there before the end of the week.",
+                platform="console",
+                community=c,
+                created_at=now - 600 * (i + 1),
+            )
+            for c, topics in news.items()
+            for i, topic in enumerate(topics)
+        ]
+    )
+    subs = [
+        _sub(n, community=("c1", "c2", "pub")[n % 3], scope="all" if n % 2 else "community")
+        for n in range(60)
+    ]
+    for sub in subs:
+        await feed.subscriptions.save(sub)
+    slot = subs[0].schedule.slot
+    await feed.digests.run_slot(Job(f"feed-digest:{slot}", "feed-digest", {"slot": slot}), now, now)
+    assert feed.digests.sent == 60
+    for key, texts in summarizer.batches:
+        seen = {c for t in texts for c in ("c1", "c2", "pub") if f"{c} news" in t}
+        own = key.removeprefix("console:") if key else "pub"
+        assert seen <= {own, "pub"} and own in seen, (key, seen)  # a private one: its own (and public)
+        if not key:
+            assert seen == {"pub"}  # a public request: public texts only
+    stories = [
+        key for (key, _), kind in zip(summarizer.batches, summarizer.kinds, strict=True) if kind == "stories"
+    ]
+    assert sorted(stories) == ["", "console:c1", "console:c2"]  # one request per visibility, not per digest
+    assert summarizer.requests == 6  # and one intro request each (a private community's two intros in one)
 
 
 async def test_thousand_subscribers_five_zones_across_dst_two_workers(services: Services) -> None:
