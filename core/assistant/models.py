@@ -452,12 +452,9 @@ class ModelRuntime:
         )
 
     async def aclose(self) -> None:
-        """Close the models' HTTP clients and stop the local server (if one was started)."""
-        for model in self._models.values():
-            client = getattr(model, "root_async_client", None)
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.close()
+        """Forget the models and stop the local server (if one was started). The models' HTTP clients are
+        not closed: langchain shares one cached client per base URL and timeout across the process, and
+        closing it broke every later model at that URL (another runtime, or this one rebuilt)."""
         self._models.clear()
         if self.server is not None:
             await self.server.stop()

@@ -120,6 +120,19 @@ async def test_compatible_servers_get_max_tokens_openai_gets_max_completion_toke
     assert official["max_completion_tokens"] == 40 and "max_tokens" not in official
 
 
+async def test_closing_one_runtime_leaves_another_at_the_same_url_working(tmp_path: Path) -> None:
+    """Each runtime owns its HTTP client: closing one (a restart, a test) must not close a client that
+    langchain would otherwise share between every model of the same base URL in the process."""
+    async with FakeOpenAI() as api:
+        api.script("chat", chat("first"), chat("second"))
+        first, second = (ModelRuntime(api_settings(api, tmp_path)) for _ in range(2))
+        assert (await (await first.chat_model()).ainvoke(MESSAGES)).content == "first"
+        model = await second.chat_model()
+        await first.aclose()
+        assert (await model.ainvoke(MESSAGES)).content == "second"
+        await second.aclose()
+
+
 async def test_streaming_yields_the_whole_text(tmp_path: Path) -> None:
     async with FakeOpenAI() as api:
         api.script("chat", server_error(502), chat("We launched today. Come and see!"))
