@@ -63,6 +63,7 @@ N_EVENTS = 3000
 N_BACKLOG = 6000
 N_WAIT = 1500
 PACED_RATE = 200.0
+SERVER = Settings().redis_server  # CHORUS_REDIS_SERVER (e.g. valkey-server) runs every topology on it
 N_LONE = 40
 N_PACED = 2000
 N_ITEMS = 20_000
@@ -136,7 +137,7 @@ def single_server(tmp: Path) -> Iterator[Topology]:
         (node / "redis.conf").write_text("\n".join(lines) + "\n")
         procs.append(
             subprocess.Popen(
-                [redis_server_binary(), str(node / "redis.conf")],
+                [redis_server_binary(SERVER), str(node / "redis.conf")],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -163,7 +164,9 @@ def single_server(tmp: Path) -> Iterator[Topology]:
 
 @contextmanager
 def cluster(tmp: Path, masters: int = 3) -> Iterator[Topology]:
-    local = LocalCluster(tmp / f"cluster-{masters}", masters=masters, replicas=1, node_timeout_ms=5000)
+    local = LocalCluster(
+        tmp / f"cluster-{masters}", masters=masters, replicas=1, node_timeout_ms=5000, binary=SERVER
+    )
     local.start()
     try:
         ports = [n.port for n in local.primaries()]
@@ -404,6 +407,7 @@ async def main() -> None:
         with cluster(Path(tmp)) as topo:
             three = await measure(topo)
     print(f"== Redis Cluster: one server vs 3 masters (each with a replica), {COMMUNITIES:,} communities ==")
+    print(f"server: {redis_server_binary(SERVER)}")
     print(
         f"bus partitions: {keys.DEFAULT_PARTITIONS}; Events {N_EVENTS:,} live + {N_BACKLOG:,} backlog + "
         f"{N_PACED:,} paced; feed items {N_ITEMS:,}"
