@@ -171,13 +171,18 @@ async def test_prompt_edits_are_checked_live_with_the_chat_messages_and_work_wit
     assert (await plain.text_content("#result") or "").strip() == "The persona prompt is now v1."
 
 
-async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
+async def _pending_draft(stack: Stack, about: str) -> str:
+    """A draft bob wrote and asked to share, waiting for a moderator's approval: its id."""
     await stack.type("/prompt approval on")
-    printed = await stack.say_as("@chorus write a post about the harbour festival", user="bob")
+    printed = await stack.say_as(f"@chorus write a post about {about}", user="bob")
     draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
     printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
     assert "needs a moderator's approval" in printed
+    return draft_id
 
+
+async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: Any) -> None:
+    draft_id = await _pending_draft(stack, "the harbour festival")
     page = await sign_in(chromium, await stack.link())
     await page.goto(stack.base + DASH + "/queue")
     card = page.locator(f"#draft-{draft_id}")
@@ -201,12 +206,7 @@ async def test_approving_a_pending_draft_posts_it_once(stack: Stack, chromium: A
 async def test_a_pending_draft_is_edited_in_the_browser_then_approved_as_edited(
     stack: Stack, chromium: Any
 ) -> None:
-    await stack.type("/prompt approval on")
-    printed = await stack.say_as("@chorus write a post about the lighthouse tour", user="bob")
-    draft_id = re.search(r"Draft ([0-9a-f]{16})", printed).group(1)  # type: ignore[union-attr]
-    printed = await stack.say_as(f"/share {draft_id} console announcements", user="bob")
-    assert "needs a moderator's approval" in printed
-
+    draft_id = await _pending_draft(stack, "the lighthouse tour")
     page = await sign_in(chromium, await stack.link())
     await page.goto(stack.base + DASH + "/queue")
     card = page.locator(f"#draft-{draft_id}")
