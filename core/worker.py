@@ -97,6 +97,7 @@ class Worker:
                         self._orphans = len(deliveries) >= free
                         if deliveries:
                             for delivery in deliveries:
+                                log.info("took over event %s from a worker that died", delivery.stream_id)
                                 self._spawn(delivery)
                             continue
                     deliveries = await self.bus.read_events(self.name, count=min(free, 100), block_ms=200)
@@ -194,20 +195,18 @@ class Worker:
             self._spawn(delivery)
 
     async def _keep_claims(self, stop: asyncio.Event) -> None:
-        """Say this worker is alive (every ``HEARTBEAT_S``) and take over the Events of workers whose
-        heartbeat expired; touch Events in hand and reclaim idle ones a few times per idle period."""
+        """Say this worker is alive (every ``HEARTBEAT_S``) and have the main loop look for the Events of
+        workers whose heartbeat expired; touch Events in hand and reclaim idle ones a few times per idle
+        period."""
         loop = asyncio.get_running_loop()
         period = self.claim_idle_ms / 3000
         last_idle_check = -period
         while not stop.is_set():
             try:
                 await self.bus.heartbeat(self.name, ALIVE_TTL_MS)
-                room = self.room()
-                taken = await self.bus.claim_from_dead_events(self.name, ALIVE_TTL_MS, limit=room)
-                self._orphans = self._orphans or len(taken) >= room  # more may wait: claimed as room frees
-                for delivery in taken:
-                    log.info("took over event %s from a worker that died", delivery.stream_id)
-                    self._spawn(delivery)
+                # the main loop looks for a dead worker's Events before it reads new ones; claiming them
+                # here as well raced with its reads, and a new Event could slip in between two old ones
+                self._orphans = True
                 if loop.time() - last_idle_check >= period:
                     last_idle_check = loop.time()
                     await self.bus.touch(self.name, list(self._inflight))
