@@ -41,6 +41,8 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u
 _MASS_PING = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
 _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>|<#\d+>")
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
+# between two sentences (after the end mark and a closing quote or bracket, if any) or two lines
+_SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?…。！？])|(?<=[.!?…。！？][\"')\]]))\s+|\n+")
 
 
 def x_weighted_length(text: str) -> int:
@@ -171,6 +173,23 @@ def _last_sentence_end(text: str) -> int:
     for m in _SENTENCE_END.finditer(text + " "):
         end = m.start()
     return end
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (a line break ends one too), stripped; empty ones dropped."""
+    return [part.strip() for part in _SENTENCE_BREAK.split(text) if part.strip()]
+
+
+def leading_sentences(text: str, limit: int, measure: Measure = len) -> str:
+    """The leading whole sentences of ``text`` that fit in ``limit`` ("" when the first does not): a
+    summary cut short mid-sentence reads as broken, one sentence fewer does not."""
+    kept = ""
+    for sentence in sentences(text):
+        candidate = f"{kept} {sentence}".strip()
+        if measure(candidate) > limit:
+            break
+        kept = candidate
+    return kept
 
 
 def drop_sentences(text: str, bad: Callable[[str], bool]) -> str:

@@ -58,6 +58,7 @@ from core.text import (
     clean,
     defuse_mentions,
     drop_sentences,
+    leading_sentences,
     number_parts,
     split_text,
     truncate,
@@ -385,7 +386,7 @@ class Composer:
             return ""
         summary = " ".join(grounded.split())
         if len(summary) > max_chars:  # too long: its whole sentences that fit, else nothing
-            summary = _whole_sentences(summary, max_chars)
+            summary = leading_sentences(summary, max_chars)
             if not usable(summary):
                 return ""
         try:
@@ -877,7 +878,6 @@ _ENTRY = re.compile(
 _REFUSAL = re.compile(
     r"^\W*(?:i(?:'m| am) sorry|sorry|i can(?:no|')t|i (?:will|won't|cannot)|unable to)\b", re.I
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def parse_numbered(raw: str, count: int) -> list[str]:
@@ -914,17 +914,6 @@ def _json_entries(text: str) -> list[str] | None:
     if not isinstance(data, list):
         return None
     return [_text_of(x) for x in data]
-
-
-def _whole_sentences(text: str, max_chars: int) -> str:
-    """The leading whole sentences of ``text`` that fit in ``max_chars`` ("" when the first does not)."""
-    kept = ""
-    for sentence in _SENTENCE_END.split(text):
-        candidate = f"{kept} {sentence}".strip()
-        if len(candidate) > max_chars:
-            break
-        kept = candidate
-    return kept
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from core.decode import as_str
 from core.feed import keys as fk
 from core.feed.items import Story
 from core.ports import Summarizer, SummaryKind
-from core.text import clean, defuse_mentions, truncate
+from core.text import clean, defuse_mentions, sentences, truncate
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,6 @@ def _own(answer: str, texts: list[str], i: int, fallback: str, max_chars: int) -
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?…。！？])\s+|\n+")
 
 
 def _stems(text: str) -> list[str]:
@@ -328,7 +327,7 @@ def borrows(summary: str, own: str, others: list[str]) -> bool:
     theirs = [_stems(o) for o in others]
     their_words = set().union(*map(set, theirs)) - mine_words
     their_pairs = set().union(*map(_pairs, theirs)) - mine_pairs
-    for sentence in _SENTENCE.split(summary):
+    for sentence in sentences(summary):
         said = _stems(sentence)
         if any(a in their_words or b in their_words for a, b in _pairs(said) & their_pairs):
             return True

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from core.text import clean, defuse_mentions, number_parts, split_text, truncate, x_weighted_length
+from core.text import (
+    clean,
+    defuse_mentions,
+    leading_sentences,
+    number_parts,
+    sentences,
+    split_text,
+    truncate,
+    x_weighted_length,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +77,22 @@ def test_defuse_mentions() -> None:
     out = defuse_mentions("hi @everyone and @here <@&123> <@456>")
     assert "@everyone" not in out and "@here" not in out
     assert "<@&123>" not in out and "<@456>" not in out
+
+
+def test_sentences_split_after_end_marks_quotes_and_lines() -> None:
+    text = 'The fair opens Saturday. "Bring a friend!" said Ana.\nTickets at the door。 次'
+    assert sentences(text) == [
+        "The fair opens Saturday.",
+        '"Bring a friend!"',
+        "said Ana.",
+        "Tickets at the door。",
+        "次",
+    ]
+    assert sentences("  \n ") == []
+
+
+def test_leading_sentences_keeps_whole_sentences_that_fit() -> None:
+    text = "One two three. Four five six. Seven."
+    assert leading_sentences(text, 30) == "One two three. Four five six."
+    assert leading_sentences(text, 14) == "One two three."
+    assert leading_sentences(text, 10) == ""  # the first does not fit: nothing, not half of it
