@@ -217,6 +217,40 @@ class Figures:
     all_commands: list[int] = field(default_factory=list)
 
 
+@dataclass
+class Rig:
+    """publish -> worker -> sender in this process, on one topology; each mention is answered with one
+    write to its community's state (what a real handler does at the least) and one reply."""
+
+    services: Services
+    platform: RecordingPlatform
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def on(cls, topo: Topology, redis_client: aioredis.Redis) -> Rig:
+        services = Services(
+            Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client), registry.catalog()
+        )
+
+        async def answer(ev: Event, svc: Services) -> list[Action]:
+            await svc.redis.hincrby(keys.community(ev.community_key, "bench", "usage"), "mentions", 1)
+            return [reply_to_event(ev, "ok")]
+
+        services.mention = answer
+        return cls(services, RecordingPlatform("bench"))
+
+    def start(self) -> None:
+        self.loops = [
+            asyncio.create_task(Worker(self.services.bus, Router(self.services)).run(self.stop)),
+            asyncio.create_task(Sender(self.services.bus, self.platform).run(self.stop)),
+        ]
+
+    async def finish(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.loops)
+
+
 async def bus_traffic(
     topo: Topology, redis_client: aioredis.Redis, n: int, *, backlog: bool, rate: float | None = None
 ) -> tuple[float, float, float, float, list[int]]:
@@ -225,19 +259,7 @@ async def bus_traffic(
     fast as they go or, with ``rate``, at that many Events/s in all.
     Returns Events/s, Redis CPU per Event on the masters and on the replicas and command time per Event on
     the masters (us), commands per master."""
-    services = Services(
-        Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client), registry.catalog()
-    )
-
-    async def answer(ev: Event, svc: Services) -> list[Action]:
-        await svc.redis.hincrby(keys.community(ev.community_key, "bench", "usage"), "mentions", 1)
-        return [reply_to_event(ev, "ok")]
-
-    services.mention = answer
-    platform = RecordingPlatform("bench")
-    stop = asyncio.Event()
-    worker = Worker(services.bus, Router(services))
-    sender = Sender(services.bus, platform)
+    rig = Rig.on(topo, redis_client)
     events = [_event(i) for i in range(n)]
     cmds0, cpu0, rcpu0, t0 = topo.commands(), topo.cpu(), topo.cpu(topo.replicas), topo.command_time()
     start = time.perf_counter()
@@ -246,17 +268,17 @@ async def bus_traffic(
         for i, ev in enumerate(share):
             if rate is not None:  # Event k of all is due at start + k / rate
                 await asyncio.sleep(max(0.0, start + (i * PUBLISHERS + offset) / rate - time.perf_counter()))
-            await services.bus.publish(ev)
+            await rig.services.bus.publish(ev)
 
-    loops = [] if backlog else [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
+    if not backlog:
+        rig.start()
     await asyncio.gather(*(publisher(events[i::PUBLISHERS], i) for i in range(PUBLISHERS)))
     if backlog:
-        loops = [asyncio.create_task(worker.run(stop)), asyncio.create_task(sender.run(stop))]
-    while len(platform.sent) < n:
+        rig.start()
+    while len(rig.platform.sent) < n:
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - start
-    stop.set()
-    await asyncio.gather(*loops)
+    await rig.finish()
     return (
         n / elapsed,
         (topo.cpu() - cpu0 - topo.idle_cpu_per_s * elapsed) / n * 1e6,
@@ -268,32 +290,19 @@ async def bus_traffic(
 
 async def lone_latency(topo: Topology, redis_client: aioredis.Redis, f: Figures) -> None:
     """Mentions one at a time into an idle worker and sender: publish to sent, median and worst (ms)."""
-    services = Services(
-        Settings(CHORUS_REDIS_URL=topo.url), redis_client, Bus(redis_client), registry.catalog()
-    )
-
-    async def answer(ev: Event, svc: Services) -> list[Action]:
-        return [reply_to_event(ev, "ok")]
-
-    services.mention = answer
-    platform = RecordingPlatform("bench")
-    stop = asyncio.Event()
-    loops = [
-        asyncio.create_task(Worker(services.bus, Router(services)).run(stop)),
-        asyncio.create_task(Sender(services.bus, platform).run(stop)),
-    ]
+    rig = Rig.on(topo, redis_client)
+    rig.start()
     await asyncio.sleep(1.0)  # both idle, every partition's read waiting
     samples = []
     for i in range(N_LONE):
-        sent = len(platform.sent)
+        sent = len(rig.platform.sent)
         start = time.perf_counter()
-        await services.bus.publish(_event(i))
-        while len(platform.sent) == sent:
+        await rig.services.bus.publish(_event(i))
+        while len(rig.platform.sent) == sent:
             await asyncio.sleep(0.0005)
         samples.append((time.perf_counter() - start) * 1000)
         await asyncio.sleep(0.05 + (i % 7) * 0.013)  # idle again, at uneven moments
-    stop.set()
-    await asyncio.gather(*loops)
+    await rig.finish()
     f.lone_ms, f.lone_worst_ms = statistics.median(samples), max(samples)
 
 
